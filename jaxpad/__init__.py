@@ -1,0 +1,28 @@
+"""jaxpad: convolution padding done exactly right for JAX.
+
+PyTorch's padding modes with PyTorch's semantics and limits, TF/XLA 'same'
+padding that also works for strided and dilated convolutions, and any spec
+combined with any mode, in pure functions that jit, grad and vmap.
+"""
+
+from ._conv import conv as conv
+from ._pad import pad as pad
+from ._pad import torch_pad as torch_pad
+from ._padding import MODES as MODES
+from ._padding import conv_output_shape as conv_output_shape
+from ._padding import effective_kernel_size as effective_kernel_size
+from ._padding import resolve_padding as resolve_padding
+from ._padding import same_padding as same_padding
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MODES",
+    "conv",
+    "conv_output_shape",
+    "effective_kernel_size",
+    "pad",
+    "resolve_padding",
+    "same_padding",
+    "torch_pad",
+]

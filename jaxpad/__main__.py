@@ -1,0 +1,78 @@
+"""The command line: `jaxpad demo` (or `python -m jaxpad demo`)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+import numpy as np
+
+import jaxpad
+
+# The seed article's demo: a 1x1 ones kernel with padding=1 shows each padding mode.
+_DEMO_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
+
+
+def _grid(a: np.ndarray) -> list[str]:
+    return [" ".join(f"{int(v):3d}" for v in row) for row in a]
+
+
+def demo_modes() -> str:
+    """The 4x4 matrix holding 1..16, padded by 1 in every mode, side by side."""
+    x = np.arange(1.0, 17.0, dtype=np.float32).reshape(1, 1, 4, 4)  # NCHW, as in the article
+    ones = np.ones((1, 1, 1, 1), np.float32)  # OIHW
+    blocks = {
+        m: _grid(np.asarray(jaxpad.conv(x, ones, padding=1, padding_mode=m, channels_last=False))[0, 0])
+        for m in _DEMO_MODES
+    }
+    width = len(next(iter(blocks.values()))[0])
+    lines = ["  ".join(m.ljust(width) for m in blocks)]
+    lines += ["  ".join(rows) for rows in zip(*blocks.values())]
+    return "\n".join(lines)
+
+
+def demo_same() -> str:
+    """'same' padding and output sizes for odd and even kernels at strides 1 and 2."""
+    header = f"{'size':>4} {'kernel':>6} {'stride':>6} {'dilation':>8}  {'(lo, hi)':>9} {'output':>6}"
+    lines = [header]
+    for size in (7, 8):
+        for kernel in (3, 4, 16):
+            for stride in (1, 2):
+                (pads,) = jaxpad.same_padding(size, kernel, stride)
+                (out,) = jaxpad.conv_output_shape(size, kernel, stride, (pads,))
+                lines.append(
+                    f"{size:>4} {kernel:>6} {stride:>6} {1:>8}  {str(pads):>9} {out:>6}"
+                )
+    (pads,) = jaxpad.same_padding(8, 3, 2, 2)
+    (out,) = jaxpad.conv_output_shape(8, 3, 2, (pads,), 2)
+    lines.append(f"{8:>4} {3:>6} {2:>6} {2:>8}  {str(pads):>9} {out:>6}")
+    return "\n".join(lines)
+
+
+def demo() -> str:
+    return "\n".join(
+        [
+            "jaxpad.conv(x, ones 1x1 kernel, padding=1, padding_mode=m): x holds 1..16 in 4x4",
+            "",
+            demo_modes(),
+            "",
+            "'same' padding (TF/XLA rule: output = ceil(size / stride), odd pixel at the end);",
+            "PyTorch refuses padding='same' for stride > 1, jaxpad does not:",
+            "",
+            demo_same(),
+        ]
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="jaxpad", description=jaxpad.__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("demo", help="show every padding mode and the 'same' rule")
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        print(demo())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

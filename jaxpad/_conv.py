@@ -1,0 +1,243 @@
+"""`conv`: N-dimensional convolution with any padding spec combined with any mode."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.typing import ArrayLike
+
+from ._pad import check_widths, pad_validated
+from ._padding import (
+    ModeLike,
+    Pair,
+    PaddingLike,
+    as_int,
+    canonical_ints,
+    canonical_modes,
+    conv_output_shape,
+    resolve_padding,
+)
+
+
+def dimension_numbers(nsp: int, channels_last: bool) -> lax.ConvDimensionNumbers:
+    """Axis numbers of a batched input/output and of the kernel, in either layout.
+
+    channels_last: x `(N, *spatial, C)`, kernel `(*k, I, O)` (Flax, TF).
+    channels first: x `(N, C, *spatial)`, kernel `(O, I, *k)` (PyTorch).
+    """
+    spatial = tuple(range(1, nsp + 1)) if channels_last else tuple(range(2, nsp + 2))
+    if channels_last:
+        io = (0, nsp + 1, *spatial)
+        kernel = (nsp + 1, nsp, *range(nsp))
+    else:
+        io = (0, 1, *spatial)
+        kernel = (0, 1, *range(2, nsp + 2))
+    return lax.ConvDimensionNumbers(lhs_spec=io, rhs_spec=kernel, out_spec=io)
+
+
+@partial(
+    jax.jit,
+    static_argnames=(
+        "stride",
+        "pads",
+        "modes",
+        "dilation",
+        "groups",
+        "channels_last",
+        "precision",
+        "preferred_element_type",
+    ),
+)
+def conv_validated(
+    x: jax.Array,
+    kernel: jax.Array,
+    bias: jax.Array | None,
+    padding_value: jax.Array,
+    *,
+    stride: tuple[int, ...],
+    pads: tuple[Pair, ...],
+    modes: tuple[str, ...],
+    dilation: tuple[int, ...],
+    groups: int,
+    channels_last: bool,
+    precision: Any,
+    preferred_element_type: Any,
+) -> jax.Array:
+    """The convolution of a batched `x`, with arguments already checked."""
+    nsp = len(stride)
+    dn = dimension_numbers(nsp, channels_last)
+    spatial = dn.lhs_spec[2:]
+    # Zero padding is folded into the convolution, which XLA handles (and
+    # differentiates) best; other modes are materialised first.
+    lax_pads = tuple(p if m == "zeros" else (0, 0) for p, m in zip(pads, modes))
+    if any(m != "zeros" and p != (0, 0) for p, m in zip(pads, modes)):
+        widths = [(0, 0)] * x.ndim
+        axis_modes = ["zeros"] * x.ndim
+        for axis, p, m in zip(spatial, pads, modes):
+            if m != "zeros":
+                widths[axis], axis_modes[axis] = p, m
+        x = pad_validated(x, padding_value, widths=tuple(widths), modes=tuple(axis_modes))
+    y = lax.conv_general_dilated(
+        x,
+        kernel,
+        window_strides=stride,
+        padding=lax_pads,
+        rhs_dilation=dilation,
+        dimension_numbers=dn,
+        feature_group_count=groups,
+        precision=precision,
+        preferred_element_type=preferred_element_type,
+    )
+    if bias is not None:
+        shape = [1] * y.ndim
+        shape[dn.out_spec[1]] = -1
+        y = y + bias.astype(y.dtype).reshape(shape)
+    return y
+
+
+def _shape_text(a: jax.Array) -> str:
+    return str(tuple(a.shape))
+
+
+def conv(
+    x: ArrayLike,
+    kernel: ArrayLike,
+    bias: ArrayLike | None = None,
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: PaddingLike = "same",
+    padding_mode: ModeLike = "zeros",
+    padding_value: ArrayLike = 0.0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    channels_last: bool = True,
+    precision: Any = None,
+    preferred_element_type: Any = None,
+) -> jax.Array:
+    """N-dimensional convolution with any padding spec in any padding mode.
+
+    Layouts (`k` the kernel's spatial shape, `G` the number of groups):
+
+    - `channels_last=True` (Flax, TF): `x` is `(N, *spatial, C)` or unbatched
+      `(*spatial, C)`; `kernel` is `(*k, C // G, O)` (HWIO in 2-D).
+    - `channels_last=False` (PyTorch): `x` is `(N, C, *spatial)` or `(C, *spatial)`;
+      `kernel` is `(O, C // G, *k)` (OIHW in 2-D), so PyTorch weights work as they are.
+
+    The padding spec fixes the geometry (see `jaxpad.resolve_padding`: 'same' is
+    TF's rule, output `ceil(size / stride)` with the odd pixel at the end, for
+    any stride and dilation) and `padding_mode` fills it, e.g. on `1 2 3 4`
+    with a `(2, 2)` padding:
+
+    - 'zeros' `0 0 1 2 3 4 0 0`, 'reflect' `3 2 1 2 3 4 3 2`,
+      'symmetric' `2 1 1 2 3 4 4 3`, 'replicate' `1 1 1 2 3 4 4 4`,
+      'circular' `3 4 1 2 3 4 1 2`, 'constant' fills with `padding_value`.
+
+    Zero padding is passed to `lax.conv_general_dilated` as explicit `(lo, hi)`
+    pairs; other modes pad the input with `jaxpad.pad` first. Results equal
+    PyTorch's `nn.ConvNd(padding=..., padding_mode=...)` wherever PyTorch accepts
+    the configuration, and Keras/TF 'same'/'causal' convolutions.
+
+    Args:
+      x: the input, batched or not, in the layout chosen by `channels_last`.
+      kernel: the weights; its rank fixes the number of spatial axes.
+      bias: optional, shape `(O,)`.
+      stride: an int or one per spatial axis, >= 1.
+      padding: 'same', 'same_lower', 'valid', 'causal', 'full', an int, one int
+        per spatial axis, or one `(lo, hi)` pair per spatial axis.
+      padding_mode: a `jaxpad.pad` mode, or one per spatial axis.
+      padding_value: the fill of 'constant' axes.
+      dilation: the kernel dilation, an int or one per spatial axis, >= 1.
+      groups: feature groups; must divide the input and output channels.
+      channels_last: layout switch, see above.
+      precision: passed to `lax.conv_general_dilated`.
+      preferred_element_type: passed to `lax.conv_general_dilated`.
+
+    Returns:
+      The output, batched iff `x` was, in the layout of `x`, with spatial shape
+      `jaxpad.conv_output_shape(...)`.
+
+    Raises:
+      ValueError: wrong ranks, channels not matching the kernel, groups not
+        dividing the channels, non-positive stride or dilation, a bad padding
+        spec or mode, an empty output, or pads too wide for the mode.
+      TypeError: non-integer sizes.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxpad
+      >>> x = jnp.arange(1.0, 7.0).reshape(1, 6, 1)  # (N, W, C)
+      >>> k = jnp.ones((3, 1, 1))                     # (W, I, O)
+      >>> jaxpad.conv(x, k, stride=2, padding_mode="reflect")[0, :, 0].tolist()
+      [6.0, 12.0, 16.0]
+    """
+    x, kernel = jnp.asarray(x), jnp.asarray(kernel)
+    nsp = kernel.ndim - 2
+    if nsp < 1:
+        raise ValueError(
+            f"`kernel` must have rank >= 3 (spatial axes plus two channel axes); "
+            f"got shape {_shape_text(kernel)}."
+        )
+    if x.ndim not in (nsp + 1, nsp + 2):
+        raise ValueError(
+            f"`x` must have rank {nsp + 2} (batched) or {nsp + 1} (unbatched) for a {nsp}-D "
+            f"kernel of shape {_shape_text(kernel)}; got shape {_shape_text(x)}."
+        )
+    if not isinstance(channels_last, bool):
+        raise TypeError(f"`channels_last` must be a bool; got {channels_last!r}.")
+    batched = x.ndim == nsp + 2
+    if not batched:
+        x = x[None]
+    dn = dimension_numbers(nsp, channels_last)
+    spatial_shape = tuple(x.shape[a] for a in dn.lhs_spec[2:])
+    channels = x.shape[dn.lhs_spec[1]]
+    kernel_size = tuple(kernel.shape[a] for a in dn.rhs_spec[2:])
+    k_in, k_out = kernel.shape[dn.rhs_spec[1]], kernel.shape[dn.rhs_spec[0]]
+
+    groups = as_int(groups, "groups")
+    if groups < 1:
+        raise ValueError(f"`groups` must be >= 1; got {groups}.")
+    if channels % groups or k_out % groups:
+        raise ValueError(
+            f"`groups` must divide the input and output channels; got groups={groups} with "
+            f"{channels} input and {k_out} output channels."
+        )
+    if channels != k_in * groups:
+        raise ValueError(
+            f"`x` has {channels} channels but `kernel` of shape {_shape_text(kernel)} expects "
+            f"{k_in} per group x {groups} groups = {k_in * groups} "
+            f"({'channels_last' if channels_last else 'channels first'} layout)."
+        )
+    stride_t = canonical_ints(stride, nsp, "stride")
+    dilation_t = canonical_ints(dilation, nsp, "dilation")
+    modes = canonical_modes(padding_mode, nsp, "padding_mode")
+    pads = resolve_padding(padding, spatial_shape, kernel_size, stride_t, dilation_t)
+    conv_output_shape(spatial_shape, kernel_size, stride_t, pads, dilation_t)
+    check_widths(spatial_shape, pads, modes, "error", axes=dn.lhs_spec[2:])
+    if bias is not None:
+        bias = jnp.asarray(bias)
+        if bias.shape != (k_out,):
+            raise ValueError(
+                f"`bias` must have shape ({k_out},) (the output channels); "
+                f"got {_shape_text(bias)}."
+            )
+
+    dtype = jnp.result_type(x, kernel)
+    y = conv_validated(
+        x.astype(dtype),
+        kernel.astype(dtype),
+        bias,
+        jnp.asarray(padding_value),
+        stride=stride_t,
+        pads=pads,
+        modes=modes,
+        dilation=dilation_t,
+        groups=groups,
+        channels_last=channels_last,
+        precision=precision,
+        preferred_element_type=preferred_element_type,
+    )
+    return y if batched else y[0]

@@ -1,0 +1,226 @@
+"""`pad` and `torch_pad`: padding modes with PyTorch's semantics and limits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.typing import ArrayLike
+
+from ._padding import ModeLike, Pair, as_int, canonical_modes, canonical_pad_width
+
+_JNP_MODE = {"reflect": "reflect", "replicate": "edge", "symmetric": "symmetric"}
+# Widest pad PyTorch accepts, relative to the axis size (symmetric follows circular).
+_LIMIT = {"reflect": -1, "circular": 0, "symmetric": 0}
+_LIMIT_TEXT = {"reflect": "width < size", "circular": "width <= size", "symmetric": "width <= size"}
+OVERSIZE = ("error", "repeat")
+
+
+def check_widths(
+    shape: Sequence[int],
+    widths: Sequence[Pair],
+    modes: Sequence[str],
+    oversize: str = "error",
+    axes: Sequence[int] | None = None,
+) -> None:
+    """Raises ValueError for widths a mode cannot honour, before any computation.
+
+    Args:
+      shape: sizes of the padded axes.
+      widths: one `(lo, hi)` pair per padded axis; negative widths crop.
+      modes: one canonical mode per padded axis.
+      oversize: 'error' refuses what PyTorch refuses; 'repeat' allows numpy's
+        repeated reflection/wrapping.
+      axes: the axis numbers to name in messages (default `0, 1, ...`).
+    """
+    if oversize not in OVERSIZE:
+        raise ValueError(f"`oversize` must be 'error' or 'repeat'; got {oversize!r}.")
+    axes = range(len(shape)) if axes is None else axes
+    for axis, size, (lo, hi), mode in zip(axes, shape, widths, modes):
+        out = size + lo + hi
+        constant = mode in ("zeros", "constant", "circular")
+        if out < (0 if constant else 1):
+            raise ValueError(
+                f"Negative padding ({lo}, {hi}) on axis {axis} of size {size} leaves "
+                f"{max(out, 0)} elements; {mode} padding needs at least {0 if constant else 1}."
+            )
+        if mode in ("zeros", "constant"):
+            continue
+        # Circular wraps what is left after cropping; the others read the whole axis.
+        source = size - max(-lo, 0) - max(-hi, 0) if mode == "circular" else size
+        if source == 0 and (lo > 0 or hi > 0):
+            raise ValueError(
+                f"Cannot {mode}-pad axis {axis}: it has no elements to read "
+                f"(size {size}, padding ({lo}, {hi}))."
+            )
+        if oversize == "error" and mode in _LIMIT and max(lo, hi) > size + _LIMIT[mode]:
+            raise ValueError(
+                f"{mode} padding needs {_LIMIT_TEXT[mode]} on each axis; axis {axis} has size "
+                f"{size} and width ({lo}, {hi}). Pass oversize='repeat' to jaxpad.pad for "
+                f"numpy's repeated {'wrapping' if mode == 'circular' else 'reflection'}."
+            )
+
+
+def _crop(x: jax.Array, widths: Sequence[Pair], axes: Sequence[int]) -> jax.Array:
+    index = [slice(None)] * x.ndim
+    for axis, (lo, hi) in zip(axes, widths):
+        index[axis] = slice(max(-lo, 0), x.shape[axis] - max(-hi, 0))
+    return x[tuple(index)]
+
+
+def _positive(widths: Sequence[Pair]) -> list[Pair]:
+    return [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
+
+
+@partial(jax.jit, static_argnames=("widths", "modes"))
+def pad_validated(
+    x: jax.Array, value: jax.Array, *, widths: tuple[Pair, ...], modes: tuple[str, ...]
+) -> jax.Array:
+    """Pads every axis of `x` by `widths` in `modes`; widths already checked."""
+    for mode in dict.fromkeys(modes):
+        axes = [i for i, m in enumerate(modes) if m == mode]
+        w = [widths[i] for i in axes]
+        if all(p == (0, 0) for p in w):
+            continue
+        if mode in ("zeros", "constant"):
+            # lax.pad crops on negative widths, exactly like torch's constant mode.
+            config = [(0, 0, 0)] * x.ndim
+            for i, (lo, hi) in zip(axes, w):
+                config[i] = (lo, hi, 0)
+            fill = jnp.zeros((), x.dtype) if mode == "zeros" else value.astype(x.dtype)
+            x = lax.pad(x, fill, config)
+            continue
+        full = [(0, 0)] * x.ndim
+        for i, p in zip(axes, _positive(w)):
+            full[i] = p
+        if mode == "circular":
+            # torch crops first, then wraps what is left.
+            x = jnp.pad(_crop(x, w, axes), full, mode="wrap")
+        else:
+            # torch reads the pad from the uncropped axis, then crops.
+            x = _crop(jnp.pad(x, full, mode=_JNP_MODE[mode]), w, axes)
+    return x
+
+
+def pad(
+    x: ArrayLike,
+    pad_width: int | Sequence[int] | Sequence[Sequence[int]],
+    mode: ModeLike = "zeros",
+    *,
+    value: ArrayLike = 0.0,
+    oversize: str = "error",
+) -> jax.Array:
+    """Pads an array with PyTorch's padding modes and limits.
+
+    Modes, padding `1 2 3 4` by 2 on each side:
+
+    - `'zeros'`:      `0 0 | 1 2 3 4 | 0 0`
+    - `'constant'`:   `v v | 1 2 3 4 | v v` with `v = value`
+    - `'reflect'`:    `3 2 | 1 2 3 4 | 3 2` (edge not repeated)
+    - `'symmetric'`:  `2 1 | 1 2 3 4 | 4 3` (edge repeated)
+    - `'replicate'`:  `1 1 | 1 2 3 4 | 4 4` (numpy's `'edge'`)
+    - `'circular'`:   `3 4 | 1 2 3 4 | 1 2` (numpy's `'wrap'`)
+
+    Negative widths crop, as in `torch.nn.functional.pad`: constant modes crop
+    and pad independently; reflect, symmetric and replicate take the pad from
+    the uncropped axis and then crop (`1 2 3 4` by `(-1, 2)` in reflect is
+    `2 3 4 3 2`); circular crops first and then wraps what is left (`(2, -1)`
+    gives `2 3 1 2 3`). Where torch's circular pad reads uninitialised memory
+    (a wrap wider than the cropped axis), the result here is the crop-then-wrap
+    one, wrapping more than once.
+
+    Args:
+      x: the array, any rank and layout.
+      pad_width: as in `jnp.pad`: an int, one `(lo, hi)` pair for every axis,
+        or one pair per axis of `x`.
+      mode: one of 'zeros', 'constant', 'reflect', 'replicate', 'circular',
+        'symmetric' (numpy's 'edge' and 'wrap' are aliases; any case), or a
+        sequence with one mode per axis of `x`.
+      value: the fill of 'constant' axes (ignored by the other modes).
+      oversize: 'error' refuses widths PyTorch refuses (reflect needs
+        width < size, circular and symmetric width <= size); 'repeat' follows
+        numpy and reflects or wraps as often as needed.
+
+    Returns:
+      The padded array, with `x.shape[i] + lo_i + hi_i` on every axis.
+
+    Raises:
+      ValueError: unknown mode, wrong number of widths or modes, widths too
+        wide for the mode, a crop leaving an axis empty where the mode needs one
+        element, or padding an empty axis in a non-constant mode.
+      TypeError: non-integer widths or non-string modes.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxpad
+      >>> jaxpad.pad(jnp.arange(1, 5), 3, "reflect").tolist()
+      [4, 3, 2, 1, 2, 3, 4, 3, 2, 1]
+      >>> jaxpad.pad(jnp.arange(1, 5), (1, 2), ["circular"]).tolist()
+      [4, 1, 2, 3, 4, 1, 2]
+    """
+    x = jnp.asarray(x)
+    widths = canonical_pad_width(pad_width, x.ndim)
+    modes = canonical_modes(mode, x.ndim, "mode")
+    check_widths(x.shape, widths, modes, oversize)
+    return pad_validated(x, jnp.asarray(value), widths=widths, modes=modes)
+
+
+_TORCH_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def torch_pad(
+    x: ArrayLike,
+    pad: Sequence[int],
+    mode: str = "constant",
+    value: float | None = None,
+) -> jax.Array:
+    """`torch.nn.functional.pad`, same signature and semantics, for line-by-line ports.
+
+    `pad` is flat and starts from the last axis: `(left, right)` pads the last
+    axis, `(left, right, top, bottom)` the last two, and so on. Negative values
+    crop, as described in `jaxpad.pad`.
+
+    Unlike torch, the non-constant modes are not limited to the last 1-3 axes
+    of a 2-5D input: any number of trailing axes can be padded.
+
+    Args:
+      x: the array.
+      pad: flat tuple of an even number of ints, at most `2 * x.ndim`.
+      mode: 'constant', 'reflect', 'replicate' or 'circular'.
+      value: fill for 'constant' (default 0); other modes accept only None or 0,
+        as in torch.
+
+    Returns:
+      The padded array.
+
+    Raises:
+      ValueError: odd or too long `pad`, unknown mode, a value with a
+        non-constant mode, or widths torch refuses.
+      TypeError: non-integer entries.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxpad
+      >>> jaxpad.torch_pad(jnp.arange(1.0, 5.0), (2, 1), mode="replicate").tolist()
+      [1.0, 1.0, 1.0, 2.0, 3.0, 4.0, 4.0]
+    """
+    x = jnp.asarray(x)
+    if not isinstance(pad, Sequence) or isinstance(pad, str):
+        raise TypeError(f"`pad` must be a flat tuple of ints; got {pad!r}.")
+    flat = [as_int(p, "pad") for p in pad]
+    if len(flat) % 2 or len(flat) > 2 * x.ndim:
+        raise ValueError(
+            f"`pad` must have an even length of at most 2 * x.ndim = {2 * x.ndim}; "
+            f"got {len(flat)} values: {tuple(pad)!r}."
+        )
+    if mode not in _TORCH_MODES:
+        raise ValueError(
+            f"`mode` must be one of {', '.join(map(repr, _TORCH_MODES))} (torch's modes; "
+            f"jaxpad.pad takes more); got {mode!r}."
+        )
+    if mode != "constant" and value is not None and value != 0:
+        raise ValueError(f'Padding mode "{mode}" doesn\'t take in value argument; got {value!r}.')
+    pairs = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)][::-1]
+    widths = [(0, 0)] * (x.ndim - len(pairs)) + pairs
+    return pad(x, widths, mode, value=0.0 if value is None else value)

@@ -1,0 +1,320 @@
+"""Padding specs: modes, widths, the 'same'/'causal'/... rules and output shapes.
+
+Everything here is static Python on ints: it runs once at trace time, never on
+device. Every entry point of jaxpad canonicalises its padding arguments through
+the functions in this module, so one spec means one thing everywhere.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from typing import Any, Union
+
+Pair = tuple[int, int]
+PaddingLike = Union[str, int, Sequence[int], Sequence[tuple[int, int]]]
+ModeLike = Union[str, Sequence[str]]
+
+MODES = ("zeros", "constant", "reflect", "replicate", "circular", "symmetric")
+_MODE_ALIASES = {"edge": "replicate", "wrap": "circular"}
+_MODES_TEXT = (
+    "'zeros', 'constant', 'reflect', 'replicate', 'circular', 'symmetric' "
+    "(or aliases 'edge', 'wrap')"
+)
+SPECS = ("same", "same_lower", "valid", "causal", "full")
+
+
+def as_int(value: Any, name: str) -> int:
+    """Returns `value` as a Python int; bools and floats are refused."""
+    if isinstance(value, bool):
+        raise TypeError(f"`{name}` must be an int; got the bool {value!r}.")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"`{name}` must be an int; got {value!r}.") from None
+
+
+def canonical_ints(value: Any, n: int, name: str, *, minimum: int | None = 1) -> tuple[int, ...]:
+    """An int, or one int per axis, as a tuple of `n` ints no smaller than `minimum`."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if len(value) != n:
+            raise ValueError(
+                f"`{name}` must be an int or a sequence of {n} ints (one per spatial axis); "
+                f"got {value!r} of length {len(value)}."
+            )
+        out = tuple(as_int(v, name) for v in value)
+    else:
+        out = (as_int(value, name),) * n
+    if minimum is not None and any(v < minimum for v in out):
+        raise ValueError(f"`{name}` must be >= {minimum} on every axis; got {value!r}.")
+    return out
+
+
+def canonical_mode(mode: Any, name: str = "mode") -> str:
+    """Maps a mode name (any case, numpy aliases allowed) to one of `MODES`."""
+    if not isinstance(mode, str):
+        raise TypeError(f"`{name}` must be a string, one of {_MODES_TEXT}; got {mode!r}.")
+    key = mode.lower()
+    key = _MODE_ALIASES.get(key, key)
+    if key not in MODES:
+        raise ValueError(f"`{name}` must be one of {_MODES_TEXT}; got {mode!r}.")
+    return key
+
+
+def canonical_modes(mode: ModeLike, n: int, name: str = "mode") -> tuple[str, ...]:
+    """One mode for all `n` axes, or a sequence with one mode per axis."""
+    if isinstance(mode, str):
+        return (canonical_mode(mode, name),) * n
+    if not isinstance(mode, Sequence):
+        raise TypeError(
+            f"`{name}` must be a string or a sequence of {n} strings; got {mode!r}."
+        )
+    if len(mode) != n:
+        raise ValueError(
+            f"`{name}` must be one mode or a sequence of {n} modes (one per axis); "
+            f"got {len(mode)}: {tuple(mode)!r}."
+        )
+    return tuple(canonical_mode(m, name) for m in mode)
+
+
+def _is_pair(value: Any) -> bool:
+    return (
+        isinstance(value, Sequence)
+        and not isinstance(value, str)
+        and len(value) == 2
+        and all(not isinstance(v, Sequence) for v in value)
+    )
+
+
+def _pair(value: Any, name: str) -> Pair:
+    if not _is_pair(value):
+        raise ValueError(f"`{name}` entries must be (lo, hi) pairs of ints; got {value!r}.")
+    return (as_int(value[0], name), as_int(value[1], name))
+
+
+def canonical_pad_width(pad_width: Any, ndim: int, name: str = "pad_width") -> tuple[Pair, ...]:
+    """`jnp.pad`-style widths (int, one pair, or one pair per axis) as `ndim` pairs."""
+    if isinstance(pad_width, Sequence) and not isinstance(pad_width, str):
+        if _is_pair(pad_width):
+            return (_pair(pad_width, name),) * ndim
+        if len(pad_width) == 1:
+            return (_pair(pad_width[0], name),) * ndim
+        if len(pad_width) != ndim:
+            raise ValueError(
+                f"`{name}` must be an int, one (lo, hi) pair, or {ndim} pairs (one per axis "
+                f"of the input); got {len(pad_width)} entries: {pad_width!r}."
+            )
+        return tuple(_pair(p, name) for p in pad_width)
+    p = as_int(pad_width, name)
+    return ((p, p),) * ndim
+
+
+def effective_kernel_size(kernel_size: int, dilation: int = 1) -> int:
+    """The extent a dilated kernel covers: `dilation * (kernel_size - 1) + 1`."""
+    return dilation * (kernel_size - 1) + 1
+
+
+# Padding rules as functions of the effective kernel size (haiku's pad.py style).
+def valid(eff: int) -> Pair:
+    """No padding: `(0, 0)`."""
+    del eff
+    return (0, 0)
+
+
+def causal(eff: int) -> Pair:
+    """Everything before the first element: `(eff - 1, 0)`."""
+    return (eff - 1, 0)
+
+
+def full(eff: int) -> Pair:
+    """Every partial overlap: `(eff - 1, eff - 1)`."""
+    return (eff - 1, eff - 1)
+
+
+def same(size: int, eff: int, stride: int = 1, *, lower: bool = False) -> Pair:
+    """TF/XLA 'same': output `ceil(size / stride)`, odd pixel at the end (start if `lower`)."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + eff - size, 0)
+    small, big = total // 2, total - total // 2
+    return (big, small) if lower else (small, big)
+
+
+def _shape(input_shape: Any, name: str = "input_shape") -> tuple[int, ...]:
+    if isinstance(input_shape, Sequence) and not isinstance(input_shape, str):
+        shape = tuple(as_int(s, name) for s in input_shape)
+    else:
+        shape = (as_int(input_shape, name),)
+    if not shape:
+        raise ValueError(f"`{name}` must name at least one spatial axis; got {input_shape!r}.")
+    if any(s < 0 for s in shape):
+        raise ValueError(f"`{name}` must hold sizes >= 0; got {input_shape!r}.")
+    return shape
+
+
+def _geometry(input_shape, kernel_size, stride, dilation):
+    shape = _shape(input_shape)
+    n = len(shape)
+    kernel = canonical_ints(kernel_size, n, "kernel_size")
+    strides = canonical_ints(stride, n, "stride")
+    dilations = canonical_ints(dilation, n, "dilation")
+    effs = tuple(effective_kernel_size(k, d) for k, d in zip(kernel, dilations))
+    return shape, strides, effs
+
+
+def _explicit(padding: Any, n: int) -> tuple[Pair, ...]:
+    if isinstance(padding, Sequence) and not isinstance(padding, str):
+        if len(padding) != n:
+            raise ValueError(
+                f"`padding` must be a string, an int, {n} ints or {n} (lo, hi) pairs "
+                f"(one per spatial axis); got {padding!r} of length {len(padding)}."
+            )
+        pairs = tuple(
+            _pair(p, "padding") if isinstance(p, Sequence) else (as_int(p, "padding"),) * 2
+            for p in padding
+        )
+    else:
+        pairs = ((as_int(padding, "padding"),) * 2,) * n
+    if any(v < 0 for p in pairs for v in p):
+        raise ValueError(
+            f"`padding` must be >= 0 on every side (crop the input with jaxpad.pad for "
+            f"negative widths); got {padding!r}."
+        )
+    return pairs
+
+
+def resolve_padding(
+    padding: PaddingLike,
+    input_shape: int | Sequence[int],
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int] = 1,
+    dilation: int | Sequence[int] = 1,
+) -> tuple[Pair, ...]:
+    """Turns any padding spec into one `(lo, hi)` pair per spatial axis.
+
+    Specs (strings are case-insensitive), with `eff = dilation * (k - 1) + 1`:
+
+    - `'same'`: TF/XLA rule, output `ceil(size / stride)`; the total
+      `max((out - 1) * stride + eff - size, 0)` is split with the odd pixel at
+      the end. Works for any stride and dilation.
+    - `'same_lower'`: the same total with the odd pixel at the start.
+    - `'valid'`: `(0, 0)`.
+    - `'causal'`: `(eff - 1, 0)`, everything before the first element.
+    - `'full'`: `(eff - 1, eff - 1)`.
+    - an int `p` (`(p, p)` on every axis), one int per axis, or one `(lo, hi)`
+      pair per axis.
+
+    Args:
+      padding: the spec.
+      input_shape: the spatial shape of the input (no batch or channel axes).
+      kernel_size: an int, or one int per spatial axis.
+      stride: an int, or one int per spatial axis.
+      dilation: the kernel dilation, an int or one int per spatial axis.
+
+    Returns:
+      A tuple with one `(lo, hi)` pair of ints per spatial axis.
+
+    Raises:
+      ValueError: unknown spec, wrong number of entries, negative widths, or
+        non-positive kernel size, stride or dilation.
+      TypeError: non-integer entries.
+
+    Example:
+      >>> import jaxpad
+      >>> jaxpad.resolve_padding("same", (7, 8), kernel_size=4, stride=2)
+      ((1, 2), (1, 1))
+    """
+    shape, strides, effs = _geometry(input_shape, kernel_size, stride, dilation)
+    if isinstance(padding, str):
+        spec = padding.lower()
+        if spec in ("same", "same_lower"):
+            lower = spec == "same_lower"
+            return tuple(same(i, e, s, lower=lower) for i, e, s in zip(shape, effs, strides))
+        rule = {"valid": valid, "causal": causal, "full": full}.get(spec)
+        if rule is None:
+            raise ValueError(
+                f"`padding` must be one of {', '.join(repr(s) for s in SPECS)}, an int, "
+                f"ints or (lo, hi) pairs; got {padding!r}."
+            )
+        return tuple(rule(e) for e in effs)
+    return _explicit(padding, len(shape))
+
+
+def same_padding(
+    input_shape: int | Sequence[int],
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int] = 1,
+    dilation: int | Sequence[int] = 1,
+    *,
+    lower: bool = False,
+) -> tuple[Pair, ...]:
+    """TF/XLA 'same' padding for every spatial axis.
+
+    The output size is `ceil(size / stride)`; the odd pixel of an odd total
+    goes at the end (TF, Keras, XLA 'SAME'), or at the start with `lower=True`
+    (ONNX/XLA 'SAME_LOWER').
+
+    Args:
+      input_shape: the spatial shape of the input.
+      kernel_size: an int, or one int per spatial axis.
+      stride: an int, or one int per spatial axis.
+      dilation: an int, or one int per spatial axis.
+      lower: put the odd pixel at the start.
+
+    Returns:
+      One `(lo, hi)` pair per spatial axis.
+
+    Raises:
+      ValueError: non-positive kernel size, stride or dilation, or a wrong count.
+
+    Example:
+      >>> import jaxpad
+      >>> jaxpad.same_padding((8, 8), kernel_size=16)
+      ((7, 8), (7, 8))
+      >>> jaxpad.same_padding(5, kernel_size=3, stride=2, lower=True)
+      ((1, 1),)
+    """
+    return resolve_padding("same_lower" if lower else "same", input_shape, kernel_size, stride,
+                           dilation)
+
+
+def conv_output_shape(
+    input_shape: int | Sequence[int],
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int] = 1,
+    padding: PaddingLike = "valid",
+    dilation: int | Sequence[int] = 1,
+) -> tuple[int, ...]:
+    """Spatial output shape: `floor((i + lo + hi - dilation * (k - 1) - 1) / stride) + 1`.
+
+    Args:
+      input_shape: the spatial shape of the input.
+      kernel_size: an int, or one int per spatial axis.
+      stride: an int, or one int per spatial axis.
+      padding: any spec `resolve_padding` takes.
+      dilation: an int, or one int per spatial axis.
+
+    Returns:
+      The output size of every spatial axis.
+
+    Raises:
+      ValueError: if any output size would be zero or negative (the kernel
+        does not fit), or for any bad argument `resolve_padding` refuses.
+
+    Example:
+      >>> import jaxpad
+      >>> jaxpad.conv_output_shape((224, 224), 7, stride=2, padding=3)
+      (112, 112)
+    """
+    pads = resolve_padding(padding, input_shape, kernel_size, stride, dilation)
+    shape, strides, effs = _geometry(input_shape, kernel_size, stride, dilation)
+    out = tuple(
+        (i + lo + hi - e) // s + 1 for i, (lo, hi), e, s in zip(shape, pads, effs, strides)
+    )
+    for axis, (o, i, (lo, hi), e) in enumerate(zip(out, shape, pads, effs)):
+        if o < 1:
+            raise ValueError(
+                f"The output would be empty: spatial axis {axis} has size {i}, padding "
+                f"({lo}, {hi}) and effective kernel size {e} (dilation * (k - 1) + 1), "
+                f"so the kernel does not fit; pad more or use a smaller kernel or dilation."
+            )
+    return out
