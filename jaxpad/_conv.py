@@ -73,13 +73,15 @@ def conv_validated(
     dn = dimension_numbers(nsp, channels_last)
     spatial = dn.lhs_spec[2:]
     # Zero padding is folded into the convolution, which XLA handles (and
-    # differentiates) best; other modes are materialised first.
-    lax_pads = tuple(p if m == "zeros" else (0, 0) for p, m in zip(pads, modes))
-    if any(m != "zeros" and p != (0, 0) for p, m in zip(pads, modes)):
+    # differentiates) best; other modes are materialised first. Next to a
+    # 'constant' axis, zeros are materialised too, to keep jaxpad.pad's corners.
+    folded = tuple(m == "zeros" and "constant" not in modes for m in modes)
+    lax_pads = tuple(p if f else (0, 0) for p, f in zip(pads, folded))
+    if lax_pads != pads:
         widths = [(0, 0)] * x.ndim
         axis_modes = ["zeros"] * x.ndim
-        for axis, p, m in zip(spatial, pads, modes):
-            if m != "zeros":
+        for axis, p, m, f in zip(spatial, pads, modes, folded):
+            if not f:
                 widths[axis], axis_modes[axis] = p, m
         x = pad_validated(x, padding_value, widths=tuple(widths), modes=tuple(axis_modes))
     y = lax.conv_general_dilated(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from functools import partial
 
@@ -47,10 +48,18 @@ def check_widths(
                 f"Negative padding ({lo}, {hi}) on axis {axis} of size {size} leaves "
                 f"{max(out, 0)} elements; {mode} padding needs at least {0 if constant else 1}."
             )
+        # Constant modes and circular crop the input before padding; the others crop the
+        # padded axis, which `out` already covers.
+        left = size - max(-lo, 0) - max(-hi, 0)
+        if left < 0 and mode in ("zeros", "constant", "circular"):
+            raise ValueError(
+                f"Negative padding ({lo}, {hi}) on axis {axis} of size {size} crops "
+                f"{size - left} elements, more than the axis holds."
+            )
         if mode in ("zeros", "constant"):
             continue
         # Circular wraps what is left after cropping; the others read the whole axis.
-        source = size - max(-lo, 0) - max(-hi, 0) if mode == "circular" else size
+        source = left if mode == "circular" else size
         if source == 0 and (lo > 0 or hi > 0):
             raise ValueError(
                 f"Cannot {mode}-pad axis {axis}: it has no elements to read "
@@ -79,9 +88,13 @@ def _positive(widths: Sequence[Pair]) -> list[Pair]:
 def pad_validated(
     x: jax.Array, value: jax.Array, *, widths: tuple[Pair, ...], modes: tuple[str, ...]
 ) -> jax.Array:
-    """Pads every axis of `x` by `widths` in `modes`; widths already checked."""
-    for mode in dict.fromkeys(modes):
-        axes = [i for i, m in enumerate(modes) if m == mode]
+    """Pads every axis of `x` by `widths` in `modes`; widths already checked.
+
+    Axes are padded in order (runs of one mode in one op): only two different
+    constant fills meeting in a corner can tell the order, and the later axis wins.
+    """
+    for mode, run in itertools.groupby(range(len(modes)), key=modes.__getitem__):
+        axes = list(run)
         w = [widths[i] for i in axes]
         if all(p == (0, 0) for p in w):
             continue
@@ -128,7 +141,9 @@ def pad(
     and pad independently; reflect, symmetric and replicate take the pad from
     the uncropped axis and then crop (`1 2 3 4` by `(-1, 2)` in reflect is
     `2 3 4 3 2`); circular crops first and then wraps what is left (`(2, -1)`
-    gives `2 3 1 2 3`). Where torch's circular pad reads uninitialised memory
+    gives `2 3 1 2 3`). Per-axis modes pad the axes in order, so where constant
+    fills of two axes meet in a corner, the later axis's fill wins.
+    Where torch's circular pad reads uninitialised memory
     (a wrap wider than the cropped axis), the result here is the crop-then-wrap
     one, wrapping more than once.
 
@@ -161,8 +176,11 @@ def pad(
       [4, 1, 2, 3, 4, 1, 2]
     """
     x = jnp.asarray(x)
-    widths = canonical_pad_width(pad_width, x.ndim)
-    modes = canonical_modes(mode, x.ndim, "mode")
+    return _checked_pad(x, canonical_pad_width(pad_width, x.ndim),
+                        canonical_modes(mode, x.ndim, "mode"), value, oversize)
+
+
+def _checked_pad(x, widths, modes, value, oversize) -> jax.Array:
     check_widths(x.shape, widths, modes, oversize)
     return pad_validated(x, jnp.asarray(value), widths=widths, modes=modes)
 
@@ -222,5 +240,5 @@ def torch_pad(
     if mode != "constant" and value is not None and value != 0:
         raise ValueError(f'Padding mode "{mode}" doesn\'t take in value argument; got {value!r}.')
     pairs = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)][::-1]
-    widths = [(0, 0)] * (x.ndim - len(pairs)) + pairs
-    return pad(x, widths, mode, value=0.0 if value is None else value)
+    widths = ((0, 0),) * (x.ndim - len(pairs)) + tuple(pairs)
+    return _checked_pad(x, widths, (mode,) * x.ndim, 0.0 if value is None else value, "error")
