@@ -21,10 +21,10 @@ def demo_modes() -> str:
     """The 4x4 matrix holding 1..16, padded by 1 in every mode, side by side."""
     x = np.arange(1.0, 17.0, dtype=np.float32).reshape(1, 1, 4, 4)  # NCHW, as in the article
     ones = np.ones((1, 1, 1, 1), np.float32)  # OIHW
-    blocks = {
-        m: _grid(np.asarray(jaxpad.conv(x, ones, padding=1, padding_mode=m, channels_last=False))[0, 0])
-        for m in _DEMO_MODES
-    }
+    blocks = {}
+    for mode in _DEMO_MODES:
+        y = jaxpad.conv(x, ones, padding=1, padding_mode=mode, channels_last=False)
+        blocks[mode] = _grid(np.asarray(y)[0, 0])
     width = len(next(iter(blocks.values()))[0])
     lines = ["  ".join(m.ljust(width) for m in blocks)]
     lines += ["  ".join(rows) for rows in zip(*blocks.values())]
@@ -33,8 +33,7 @@ def demo_modes() -> str:
 
 def demo_same() -> str:
     """'same' padding and output sizes for odd and even kernels at strides 1 and 2."""
-    header = f"{'size':>4} {'kernel':>6} {'stride':>6} {'dilation':>8}  {'(lo, hi)':>9} {'output':>6}"
-    lines = [header]
+    lines = ["size kernel stride dilation   (lo, hi) output"]
     for size in (7, 8):
         for kernel in (3, 4, 16):
             for stride in (1, 2):

@@ -14,8 +14,8 @@ from jax.typing import ArrayLike
 from ._pad import check_widths, pad_validated
 from ._padding import (
     ModeLike,
-    Pair,
     PaddingLike,
+    Pair,
     as_int,
     canonical_ints,
     canonical_modes,

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
-from typing import Any, Union
+from typing import Any
 
 Pair = tuple[int, int]
-PaddingLike = Union[str, int, Sequence[int], Sequence[tuple[int, int]]]
-ModeLike = Union[str, Sequence[str]]
+PaddingLike = str | int | Sequence[int] | Sequence[tuple[int, int]]
+ModeLike = str | Sequence[str]
 
 MODES = ("zeros", "constant", "reflect", "replicate", "circular", "symmetric")
 _MODE_ALIASES = {"edge": "replicate", "wrap": "circular"}
@@ -110,7 +110,23 @@ def canonical_pad_width(pad_width: Any, ndim: int, name: str = "pad_width") -> t
 
 
 def effective_kernel_size(kernel_size: int, dilation: int = 1) -> int:
-    """The extent a dilated kernel covers: `dilation * (kernel_size - 1) + 1`."""
+    """The extent a dilated kernel covers: `dilation * (kernel_size - 1) + 1`.
+
+    Every padding rule is a function of this size alone (and, for 'same', of
+    the input size and stride).
+
+    Args:
+      kernel_size: the number of taps along one axis.
+      dilation: the spacing between taps.
+
+    Returns:
+      The number of input elements one window spans.
+
+    Example:
+      >>> import jaxpad
+      >>> jaxpad.effective_kernel_size(3, dilation=2)  # x . x . x
+      5
+    """
     return dilation * (kernel_size - 1) + 1
 
 

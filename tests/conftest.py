@@ -1,7 +1,7 @@
 """Hypothesis profiles: 'ci' (default, full counts, deterministic) and 'dev' (quick)."""
 
-from hypothesis import HealthCheck, settings
 from helpers import PROFILE
+from hypothesis import HealthCheck, settings
 
 settings.register_profile(
     "ci",

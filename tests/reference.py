@@ -98,3 +98,17 @@ def tf_same(size: int, k: int, stride: int, dilation: int) -> tuple[int, int]:
     out = math.ceil(size / stride)
     total = max((out - 1) * stride + eff - size, 0)
     return total // 2, total - total // 2
+
+
+# The seed article: torch.nn.Conv2d(1, 1, 1, padding=1, padding_mode=m) with a ones kernel
+# on the 4x4 matrix holding 1..16, as PyTorch printed it there.
+SEED_ARTICLE_4X4 = {
+    "zeros": [[0, 0, 0, 0, 0, 0], [0, 1, 2, 3, 4, 0], [0, 5, 6, 7, 8, 0],
+              [0, 9, 10, 11, 12, 0], [0, 13, 14, 15, 16, 0], [0, 0, 0, 0, 0, 0]],
+    "reflect": [[6, 5, 6, 7, 8, 7], [2, 1, 2, 3, 4, 3], [6, 5, 6, 7, 8, 7],
+                [10, 9, 10, 11, 12, 11], [14, 13, 14, 15, 16, 15], [10, 9, 10, 11, 12, 11]],
+    "replicate": [[1, 1, 2, 3, 4, 4], [1, 1, 2, 3, 4, 4], [5, 5, 6, 7, 8, 8],
+                  [9, 9, 10, 11, 12, 12], [13, 13, 14, 15, 16, 16], [13, 13, 14, 15, 16, 16]],
+    "circular": [[16, 13, 14, 15, 16, 13], [4, 1, 2, 3, 4, 1], [8, 5, 6, 7, 8, 5],
+                 [12, 9, 10, 11, 12, 9], [16, 13, 14, 15, 16, 13], [4, 1, 2, 3, 4, 1]],
+}

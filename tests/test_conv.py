@@ -347,7 +347,8 @@ def test_jit_grad_vmap(mode):
     g = jax.grad(lambda x: (f(x) ** 2).sum())(x)
     eps = 1e-3
     direction = jnp.asarray(_rand(x.shape, 5))
-    numeric = ((f(x + eps * direction) ** 2).sum() - (f(x - eps * direction) ** 2).sum()) / (2 * eps)
+    loss = lambda x: (f(x) ** 2).sum()  # noqa: E731
+    numeric = (loss(x + eps * direction) - loss(x - eps * direction)) / (2 * eps)
     np.testing.assert_allclose(float((g * direction).sum()), float(numeric), rtol=2e-2)
 
 
@@ -386,7 +387,8 @@ def test_no_retracing_on_repeated_calls():
 @pytest.mark.parametrize(
     "x_shape, k_shape, kwargs, error, match",
     [
-        ((1, 4, 4, 2), (3, 2), {}, ValueError, r"`kernel` must have rank >= 3 .* got shape \(3, 2\)"),
+        ((1, 4, 4, 2), (3, 2), {}, ValueError,
+         r"`kernel` must have rank >= 3 .* got shape \(3, 2\)"),
         ((4, 2), (3, 3, 2, 1), {}, ValueError,
          r"`x` must have rank 4 \(batched\) or 3 \(unbatched\) for a 2-D kernel .* got shape "
          r"\(4, 2\)"),
