@@ -115,6 +115,7 @@ def conv(
     padding: PaddingLike = "same",
     padding_mode: ModeLike = "zeros",
     padding_value: ArrayLike = 0.0,
+    oversize: str = "error",
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
     channels_last: bool = True,
@@ -153,6 +154,9 @@ def conv(
         per spatial axis, or one `(lo, hi)` pair per spatial axis.
       padding_mode: a `jaxpad.pad` mode, or one per spatial axis.
       padding_value: the fill of 'constant' axes.
+      oversize: 'error' refuses pads PyTorch refuses (reflect needs pad < size,
+        circular and symmetric pad <= size); 'repeat' reflects or wraps as
+        often as needed, like `jnp.pad` (and flax's 'REFLECT'/'CIRCULAR').
       dilation: the kernel dilation, an int or one per spatial axis, >= 1.
       groups: feature groups; must divide the input and output channels.
       channels_last: layout switch, see above.
@@ -218,7 +222,7 @@ def conv(
     modes = canonical_modes(padding_mode, nsp, "padding_mode")
     pads = resolve_padding(padding, spatial_shape, kernel_size, stride_t, dilation_t)
     conv_output_shape(spatial_shape, kernel_size, stride_t, pads, dilation_t)
-    check_widths(spatial_shape, pads, modes, "error", axes=dn.lhs_spec[2:])
+    check_widths(spatial_shape, pads, modes, oversize, axes=dn.lhs_spec[2:])
     if bias is not None:
         bias = jnp.asarray(bias)
         if bias.shape != (k_out,):

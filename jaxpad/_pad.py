@@ -68,7 +68,7 @@ def check_widths(
         if oversize == "error" and mode in _LIMIT and max(lo, hi) > size + _LIMIT[mode]:
             raise ValueError(
                 f"{mode} padding needs {_LIMIT_TEXT[mode]} on each axis; axis {axis} has size "
-                f"{size} and width ({lo}, {hi}). Pass oversize='repeat' to jaxpad.pad for "
+                f"{size} and width ({lo}, {hi}). Pass oversize='repeat' for "
                 f"numpy's repeated {'wrapping' if mode == 'circular' else 'reflection'}."
             )
 

@@ -366,6 +366,18 @@ def test_dtypes(dtype, mode):
     assert_close(y, expected, dtype=np.dtype(dtype))
 
 
+@pytest.mark.parametrize("mode", ["reflect", "circular", "symmetric"])
+def test_oversize_repeat_reflects_and_wraps_like_numpy(mode):
+    x, w = _rand((1, 2, 3, 2)), _rand((2, 2, 5, 3), 1)
+    with pytest.raises(ValueError, match=f"{mode} padding needs width"):
+        jaxpad.conv(x, w, padding=(4, 3), padding_mode=mode, channels_last=False)
+    y = jaxpad.conv(x, w, padding=(4, 3), padding_mode=mode, oversize="repeat",
+                    channels_last=False, precision=HIGHEST)
+    # The reference's periodic index maps are numpy's repeated padding (see test_pad).
+    expected = reference.conv_nchw(x, w, None, (1, 1), [(4, 4), (3, 3)], [mode] * 2, (1, 1), 1)
+    assert_close(y, expected)
+
+
 def test_unbatched_and_both_layouts_agree():
     x, w, b = _rand((3, 9, 8)), _rand((5, 3, 3, 2), 1), _rand((5,), 2)
     y_first = jaxpad.conv(x, w, b, stride=2, padding_mode="replicate", channels_last=False)
