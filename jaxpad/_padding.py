@@ -77,6 +77,30 @@ def canonical_modes(mode: ModeLike, n: int, name: str = "mode") -> tuple[str, ..
     return tuple(canonical_mode(m, name) for m in mode)
 
 
+def source_index(j: int, size: int, mode: str) -> int:
+    """The element of an axis of `size` that padded coordinate `j` copies.
+
+    `j` counts from the axis start (negative before it). Beyond the axis the
+    non-constant modes repeat with numpy's semantics: reflect has period
+    `2 * size - 2`, symmetric `2 * size`, circular `size`.
+    """
+    if 0 <= j < size:
+        return j
+    if mode == "replicate":
+        return min(max(j, 0), size - 1)
+    if mode == "circular":
+        return j % size
+    if mode == "reflect":
+        if size == 1:
+            return 0
+        m = j % (2 * size - 2)
+        return m if m < size else 2 * size - 2 - m
+    if mode == "symmetric":
+        m = j % (2 * size)
+        return m if m < size else 2 * size - 1 - m
+    raise ValueError(f"{mode!r} padding copies no element of the input.")
+
+
 def _is_pair(value: Any) -> bool:
     return (
         isinstance(value, Sequence)
@@ -334,3 +358,94 @@ def conv_output_shape(
                 f"so the kernel does not fit; pad more or use a smaller kernel or dilation."
             )
     return out
+
+
+# flax.linen.Conv / flax.nnx.Conv padding strings. 'SAME', 'VALID' and 'SAME_LOWER' are lax's
+# (the TF rule, as jaxpad's lowercase specs); the other three are flax's own.
+FLAX_PADDINGS = ("SAME", "VALID", "SAME_LOWER", "CIRCULAR", "REFLECT", "CAUSAL")
+_FLAX_MODE = {"CIRCULAR": "circular", "REFLECT": "reflect"}
+
+
+def flax_padding(
+    padding: PaddingLike,
+    kernel_size: Sequence[int],
+    kernel_dilation: int | Sequence[int] = 1,
+    padding_mode: ModeLike = "zeros",
+    oversize: str = "error",
+) -> tuple[str | tuple[Pair, ...], tuple[str, ...], str]:
+    """Translates a flax `Conv` padding argument into `jaxpad.conv`'s terms.
+
+    Flax's strings keep flax's meaning, so a flax model gives the same numbers:
+
+    - `'SAME'`, `'VALID'`, `'SAME_LOWER'`: lax's rules, which are jaxpad's
+      `'same'`, `'valid'` and `'same_lower'` (stride-aware TF geometry), in
+      `padding_mode`.
+    - `'CIRCULAR'`, `'REFLECT'`: flax pads `((eff - 1) // 2, eff // 2)` with
+      `eff = kernel_dilation * (k - 1) + 1`, **whatever the stride**, with
+      `jnp.pad`'s repeating wrap/reflection (so `oversize='repeat'`). They fix
+      the mode: `padding_mode` may only be left at 'zeros' or name the same mode.
+    - `'CAUSAL'`: `(eff - 1, 0)`, 1-D only as in flax (lowercase `'causal'` is
+      jaxpad's, on any number of axes).
+
+    Anything else is a jaxpad spec (lowercase strings, an int, one int or
+    `(lo, hi)` pair per axis) and passes through `resolve_padding`'s rules.
+
+    Args:
+      padding: the flax or jaxpad padding argument.
+      kernel_size: one int per spatial axis.
+      kernel_dilation: an int or one per spatial axis.
+      padding_mode: a `jaxpad.pad` mode, or one per spatial axis.
+      oversize: the caller's oversize policy, returned unless flax's strings
+        force `'repeat'`.
+
+    Returns:
+      `(padding, padding_mode, oversize)` for `jaxpad.conv`: a lowercase spec or
+      one `(lo, hi)` pair per axis, one canonical mode per axis, and the policy.
+
+    Raises:
+      ValueError: an unknown string, a mode name given as `padding`, 'CAUSAL'
+        on more than one axis, a mode conflicting with 'CIRCULAR'/'REFLECT',
+        or any spec or mode `resolve_padding`/`canonical_modes` refuse.
+      TypeError: non-integer entries or non-string modes.
+
+    Example:
+      >>> from jaxpad._padding import flax_padding
+      >>> flax_padding("REFLECT", (4,), kernel_dilation=1)  # even kernel: odd pixel at the end
+      (((1, 2),), ('reflect',), 'repeat')
+      >>> flax_padding("SAME", (3, 3), padding_mode="replicate")
+      ('same', ('replicate', 'replicate'), 'error')
+    """
+    n = len(kernel_size)
+    dilations = canonical_ints(kernel_dilation, n, "kernel_dilation")
+    modes = canonical_modes(padding_mode, n, "padding_mode")
+    if not isinstance(padding, str):
+        return _explicit(padding, n), modes, oversize
+    if padding in _FLAX_MODE:
+        mode = _FLAX_MODE[padding]
+        if any(m not in ("zeros", mode) for m in modes):
+            raise ValueError(
+                f"`padding_mode` {padding_mode!r} conflicts with padding={padding!r}, which is "
+                f"flax's {mode} padding; leave `padding_mode` at 'zeros', or pass a jaxpad spec "
+                f"such as padding='same' with padding_mode={padding_mode!r}."
+            )
+        effs = (effective_kernel_size(k, d) for k, d in zip(kernel_size, dilations))
+        return tuple(((e - 1) // 2, e // 2) for e in effs), (mode,) * n, "repeat"
+    if padding == "CAUSAL" and n != 1:
+        raise ValueError(
+            f"`padding` 'CAUSAL' is flax's 1-D causal padding; got a {n}-D kernel_size "
+            f"{tuple(kernel_size)!r}. Pass lowercase 'causal' for (eff - 1, 0) on every axis."
+        )
+    spec = padding.lower()
+    if spec in (*MODES, *_MODE_ALIASES):
+        raise ValueError(
+            f"`padding` must be a padding spec, not a mode; got {padding!r}. Pass "
+            f"padding='same', padding_mode={spec!r} (jaxpad's stride-aware geometry), or "
+            f"flax's padding='CIRCULAR'/'REFLECT'."
+        )
+    if spec not in SPECS:
+        raise ValueError(
+            f"`padding` must be one of flax's {', '.join(map(repr, FLAX_PADDINGS))}, one of "
+            f"jaxpad's {', '.join(map(repr, SPECS))}, an int, ints or (lo, hi) pairs; "
+            f"got {padding!r}."
+        )
+    return spec, modes, oversize

@@ -1,0 +1,336 @@
+"""What `jaxpad.linen` and `jaxpad.nnx` share: hyperparameter checks and the call into the core.
+
+Nothing here imports flax. The modules validate through `conv_config` /
+`pad_config` and compute through `conv_apply` / `pad_apply`, which call
+`jaxpad.conv`, `jaxpad.pad` (and, for flax's `input_dilation`,
+`conv_input_dilated`), so the two APIs cannot drift apart and hold no padding
+math of their own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from ._conv import conv
+from ._dilated import conv_input_dilated
+from ._pad import OVERSIZE, pad
+from ._padding import (
+    Pair,
+    as_int,
+    canonical_ints,
+    canonical_modes,
+    canonical_pad_width,
+    flax_padding,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvConfig:
+    """A Conv module's hyperparameters, checked and canonical (static, hashable)."""
+
+    kernel_size: tuple[int, ...]
+    strides: tuple[int, ...]
+    padding: str | tuple[Pair, ...]
+    padding_mode: tuple[str, ...]
+    padding_value: float
+    oversize: str
+    input_dilation: tuple[int, ...]
+    kernel_dilation: tuple[int, ...]
+    groups: int
+
+
+def _positive(value: Any, name: str) -> int:
+    value = as_int(value, name)
+    if value < 1:
+        raise ValueError(f"`{name}` must be >= 1; got {value}.")
+    return value
+
+
+def _kernel_size(kernel_size: Any) -> tuple[int, ...]:
+    # flax: an int is a 1-D kernel, never broadcast to more axes.
+    sizes = (kernel_size,) if not isinstance(kernel_size, Sequence) else tuple(kernel_size)
+    if isinstance(kernel_size, str) or not sizes:
+        raise ValueError(
+            f"`kernel_size` must be an int (a 1-D kernel, as in flax) or a non-empty sequence "
+            f"of ints, one per spatial axis; got {kernel_size!r}."
+        )
+    return canonical_ints(sizes, len(sizes), "kernel_size")
+
+
+def _per_axis(value: Any, n: int, name: str) -> tuple[int, ...]:
+    # flax: None means 1 (backward compatibility), an int is broadcast.
+    return canonical_ints(1 if value is None else value, n, name)
+
+
+def check_divides(groups: int, features: int, name: str) -> None:
+    """Raises unless `feature_group_count` divides the channel count `name`."""
+    if features % groups:
+        raise ValueError(
+            f"`feature_group_count` must divide `{name}`; got feature_group_count={groups} "
+            f"with {name}={features}."
+        )
+
+
+def conv_config(
+    *,
+    features: int,
+    kernel_size: int | Sequence[int],
+    strides: Any = 1,
+    padding: Any = "SAME",
+    padding_mode: Any = "zeros",
+    padding_value: float = 0.0,
+    oversize: str = "error",
+    input_dilation: Any = 1,
+    kernel_dilation: Any = 1,
+    feature_group_count: int = 1,
+    in_features: int | None = None,
+    features_name: str = "features",
+) -> ConvConfig:
+    """Checks a Conv module's hyperparameters and returns them canonical.
+
+    Args:
+      features: the output channels (`features` in linen, `out_features` in nnx).
+      kernel_size: an int (1-D, as in flax) or one int per spatial axis.
+      strides: None, an int or one per spatial axis.
+      padding: a flax string, a jaxpad spec, ints or pairs (see `flax_padding`).
+      padding_mode: a `jaxpad.pad` mode, or one per spatial axis.
+      padding_value: the fill of 'constant' axes.
+      oversize: 'error' or 'repeat', as in `jaxpad.conv`.
+      input_dilation: None, an int or one per spatial axis.
+      kernel_dilation: None, an int or one per spatial axis.
+      feature_group_count: the number of groups.
+      in_features: the input channels when known (nnx: at construction).
+      features_name: how the output channels are called in messages.
+
+    Returns:
+      The checked `ConvConfig`.
+
+    Raises:
+      ValueError: naming the argument, for anything flax or jaxpad would refuse
+        later, and for `input_dilation` with a non-zero padding mode.
+      TypeError: non-integer sizes.
+
+    Example:
+      >>> from jaxpad._layers import conv_config
+      >>> conv_config(features=8, kernel_size=(3, 3), strides=2, padding="REFLECT").padding
+      ((1, 1), (1, 1))
+    """
+    features = _positive(features, features_name)
+    sizes = _kernel_size(kernel_size)
+    n = len(sizes)
+    groups = _positive(feature_group_count, "feature_group_count")
+    check_divides(groups, features, features_name)
+    if in_features is not None:
+        check_divides(groups, _positive(in_features, "in_features"), "in_features")
+    strides_t = _per_axis(strides, n, "strides")
+    input_dilation_t = _per_axis(input_dilation, n, "input_dilation")
+    kernel_dilation_t = _per_axis(kernel_dilation, n, "kernel_dilation")
+    if oversize not in OVERSIZE:
+        raise ValueError(f"`oversize` must be 'error' or 'repeat'; got {oversize!r}.")
+    spec, modes, oversize = flax_padding(padding, sizes, kernel_dilation_t, padding_mode,
+                                         oversize)
+    if any(d != 1 for d in input_dilation_t) and any(m != "zeros" for m in modes):
+        raise ValueError(
+            f"`input_dilation` {input_dilation!r} needs zero padding (the dilation itself "
+            f"inserts zeros); got padding={padding!r} with padding_mode={padding_mode!r}."
+        )
+    return ConvConfig(sizes, strides_t, spec, modes, float(padding_value), oversize,
+                      input_dilation_t, kernel_dilation_t, groups)
+
+
+def kernel_shape(config: ConvConfig, in_features: int, features: int) -> tuple[int, ...]:
+    """flax's kernel shape, `(*kernel_size, in_features // groups, features)`."""
+    check_divides(config.groups, in_features, "in_features")
+    return (*config.kernel_size, in_features // config.groups, features)
+
+
+def check_mask(mask: Any, shape: tuple[int, ...]) -> None:
+    """Raises unless `mask` is None or has the kernel's shape."""
+    if mask is not None and tuple(jnp.shape(mask)) != shape:
+        raise ValueError(
+            f"`mask` must have the kernel's shape {shape}; got {tuple(jnp.shape(mask))}."
+        )
+
+
+def input_features(x: Any, nsp: int) -> int:
+    """The channels of channels-last `x`, `(*batch, *spatial, C)`, after checking its rank."""
+    shape = tuple(jnp.shape(x))
+    if len(shape) < nsp + 1:
+        raise ValueError(
+            f"`inputs` must be (*batch, *spatial, features) with {nsp} spatial axes, so rank "
+            f">= {nsp + 1}; got shape {shape}."
+        )
+    return shape[-1]
+
+
+def _spatial_call(
+    x: jax.Array, nsp: int, f: Callable[[jax.Array], jax.Array]
+) -> jax.Array:
+    """Applies `f` to `x` as `(N, *spatial, C)`: any number of leading batch axes,
+    flattened into one and restored (none: unbatched), as flax's Conv does."""
+    input_features(x, nsp)
+    batch = x.shape[: x.ndim - nsp - 1]
+    y = f(x.reshape((-1, *x.shape[len(batch):])))
+    return y.reshape((*batch, *y.shape[1:]))
+
+
+def conv_apply(
+    config: ConvConfig,
+    x: jax.Array,
+    kernel: jax.Array,
+    bias: jax.Array | None,
+    *,
+    precision: Any = None,
+    preferred_element_type: Any = None,
+) -> jax.Array:
+    """The Conv modules' forward pass: `jaxpad.conv` on channels-last `x`.
+
+    `x` is `(*batch, *spatial, C)` with any number of batch axes (none too).
+    """
+    c = config
+    if any(d != 1 for d in c.input_dilation):
+        def f(x):
+            return conv_input_dilated(
+                x, kernel, bias, input_dilation=c.input_dilation, stride=c.strides,
+                padding=c.padding, dilation=c.kernel_dilation, groups=c.groups,
+                precision=precision, preferred_element_type=preferred_element_type)
+    else:
+        def f(x):
+            return conv(
+                x, kernel, bias, stride=c.strides, padding=c.padding, padding_mode=c.padding_mode,
+                padding_value=c.padding_value, oversize=c.oversize, dilation=c.kernel_dilation,
+                groups=c.groups, precision=precision,
+                preferred_element_type=preferred_element_type)
+    return _spatial_call(jnp.asarray(x), len(c.kernel_size), f)
+
+
+@dataclasses.dataclass(frozen=True)
+class PadConfig:
+    """A Pad module's arguments, checked and canonical."""
+
+    widths: tuple[Pair, ...]
+    modes: tuple[str, ...]
+    value: float
+    oversize: str
+
+
+def pad_config(padding: Any, mode: Any = "zeros", value: float = 0.0,
+               oversize: str = "error") -> PadConfig:
+    """Checks a Pad module's arguments: one int or `(lo, hi)` pair per spatial axis.
+
+    Example:
+      >>> from jaxpad._layers import pad_config
+      >>> pad_config((1, (0, 2)), "reflect").widths
+      ((1, 1), (0, 2))
+    """
+    if not isinstance(padding, Sequence) or isinstance(padding, str) or not padding:
+        raise TypeError(
+            f"`padding` must be a non-empty sequence with one int or (lo, hi) pair per spatial "
+            f"axis (its length is the number of spatial axes, e.g. (1, 1) for images); got "
+            f"{padding!r}. The PyTorch-named aliases (ReflectionPad2d(1), ...) take an int."
+        )
+    widths = canonical_pad_width(
+        [(p, p) if not isinstance(p, Sequence) else p for p in padding], len(padding), "padding")
+    if oversize not in OVERSIZE:
+        raise ValueError(f"`oversize` must be 'error' or 'repeat'; got {oversize!r}.")
+    return PadConfig(widths, canonical_modes(mode, len(widths), "mode"), float(value), oversize)
+
+
+def pad_apply(config: PadConfig, x: jax.Array) -> jax.Array:
+    """Pads the spatial axes of channels-last `x`, `(*batch, *spatial, C)`."""
+    x = jnp.asarray(x)
+    nsp = len(config.widths)
+    input_features(x, nsp)
+    lead = x.ndim - nsp - 1
+    widths = ((0, 0),) * lead + config.widths + ((0, 0),)
+    modes = ("zeros",) * lead + config.modes + ("zeros",)
+    return pad(x, widths, modes, value=config.value, oversize=config.oversize)
+
+
+# PyTorch's padding layers: family -> jaxpad mode.
+TORCH_PAD_FAMILIES = {
+    "ZeroPad": "zeros",
+    "ConstantPad": "constant",
+    "ReflectionPad": "reflect",
+    "ReplicationPad": "replicate",
+    "CircularPad": "circular",
+}
+
+
+def torch_padding(padding: Any, rank: int, name: str) -> tuple[Pair, ...]:
+    """PyTorch's int or flat `(left, right, top, bottom, ...)` as one pair per axis, in order."""
+    if isinstance(padding, Sequence) and not isinstance(padding, str):
+        flat = [as_int(p, "padding") for p in padding]
+        if len(flat) != 2 * rank:
+            raise ValueError(
+                f"`padding` of {name} must be an int or {2 * rank} ints (PyTorch's order: "
+                f"last axis first, (left, right, top, bottom, front, back)); got {padding!r}."
+            )
+        return tuple((flat[i], flat[i + 1]) for i in range(0, 2 * rank, 2))[::-1]
+    p = as_int(padding, "padding")
+    return ((p, p),) * rank
+
+
+_ALIAS_DOC = """PyTorch's `nn.{name}`: `{pad}(widths, mode={mode!r}{value})` on {rank} spatial axes.
+
+    `padding` is an int or PyTorch's flat tuple of {n} ints, last axis first
+    (`(left, right{more})`); the layer pads the {rank} axes before the channels of
+    a channels-last input `(*batch, {spatial}, C)`.
+
+    Args:
+      padding: an int, or {n} ints in PyTorch's order.{value_arg}
+      **kwargs: passed to `{pad}` (e.g. `oversize`{name_kw}).
+
+    Returns:
+      A `{module}.{pad}` layer.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxpad.{api}
+      >>> layer = jaxpad.{api}.{name}({example_args})
+      >>> x = jnp.ones((1, {ones}, 2))
+      >>> {call}.shape
+      (1, {padded}, 2)
+"""
+
+
+def torch_alias(pad_cls: type, family: str, rank: int, api: str) -> Callable[..., Any]:
+    """Builds PyTorch's `{family}{rank}d(padding[, value])` over a Pad layer class."""
+    name = f"{family}{rank}d"
+    mode = TORCH_PAD_FAMILIES[family]
+
+    def make(padding, *args, **kwargs):
+        widths = torch_padding(padding, rank, name)
+        if mode == "constant":
+            if len(args) + ("value" in kwargs) != 1:
+                raise TypeError(f"{name}(padding, value) takes one fill value, as in PyTorch.")
+            kwargs["value"] = args[0] if args else kwargs.pop("value")
+        elif args:
+            raise TypeError(f"{name}(padding) takes one positional argument, as in PyTorch.")
+        return pad_cls(widths, mode=mode, **kwargs)
+
+    axes = ("D", "H", "W")[3 - rank:]
+    make.__name__ = make.__qualname__ = name
+    make.__module__ = pad_cls.__module__
+    make.__doc__ = _ALIAS_DOC.format(
+        name=name, pad=pad_cls.__name__, mode=mode, rank=rank, n=2 * rank, api=api,
+        module=pad_cls.__module__,
+        value=", value=value" if mode == "constant" else "",
+        value_arg="\n      value: the fill, as in PyTorch." if mode == "constant" else "",
+        more=", top, bottom" + (", front, back" if rank == 3 else "") if rank > 1 else "",
+        spatial=", ".join(axes),
+        name_kw=", `name`" if api == "linen" else "",
+        example_args="1, 0.5" if mode == "constant" else "1",
+        call="layer.apply({}, x)" if api == "linen" else "layer(x)",
+        ones=", ".join(["4"] * rank), padded=", ".join(["6"] * rank),
+    )
+    return make
+
+
+def torch_aliases(pad_cls: type, family: str, api: str) -> tuple[Callable[..., Any], ...]:
+    """The 1d, 2d and 3d aliases of one PyTorch family."""
+    return tuple(torch_alias(pad_cls, family, rank, api) for rank in (1, 2, 3))

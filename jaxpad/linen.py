@@ -1,0 +1,227 @@
+"""Flax linen layers over jaxpad: `Conv` (a drop-in for `flax.linen.Conv`) and `Pad`.
+
+Importing this module imports flax; `import jaxpad` alone does not.
+
+The layers check their hyperparameters (at the first call, as linen modules
+do), hold the parameters and call `jaxpad.conv` / `jaxpad.pad`; the padding
+math lives in the functional core only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from flax.linen.dtypes import promote_dtype
+from flax.linen.linear import default_kernel_init
+
+from ._layers import (
+    check_mask,
+    conv_apply,
+    conv_config,
+    input_features,
+    kernel_shape,
+    pad_apply,
+    pad_config,
+    torch_aliases,
+)
+
+__all__ = [
+    "CircularPad1d",
+    "CircularPad2d",
+    "CircularPad3d",
+    "ConstantPad1d",
+    "ConstantPad2d",
+    "ConstantPad3d",
+    "Conv",
+    "Pad",
+    "ReflectionPad1d",
+    "ReflectionPad2d",
+    "ReflectionPad3d",
+    "ReplicationPad1d",
+    "ReplicationPad2d",
+    "ReplicationPad3d",
+    "ZeroPad1d",
+    "ZeroPad2d",
+    "ZeroPad3d",
+]
+
+
+class Conv(nn.Module):
+    """`flax.linen.Conv` with jaxpad's padding modes: same arguments, same parameters.
+
+    Swapping `flax.linen.Conv` for this class changes nothing (parameter names
+    'kernel' `(*kernel_size, in // groups, features)` and 'bias' `(features,)`,
+    initialisers, dtype promotion, unbatched inputs and extra batch axes, and
+    every flax padding string give flax's numbers), and adds `padding_mode`.
+
+    Padding: flax's strings keep flax's meaning. 'SAME', 'SAME_LOWER' and 'VALID'
+    are lax's (TF) rules, equal to jaxpad's lowercase specs. 'CIRCULAR' and
+    'REFLECT' are flax's: they pad `((eff - 1) // 2, eff // 2)`,
+    `eff = kernel_dilation * (k - 1) + 1`, **whatever the stride**, and repeat
+    the wrap/reflection where the pad is wider than the axis, as `jnp.pad` does.
+    'CAUSAL' is flax's 1-D causal padding. jaxpad's lowercase specs ('same',
+    'same_lower', 'valid', 'causal', 'full'), an int, or one int or `(lo, hi)`
+    pair per axis combine with any `padding_mode` ('zeros', 'constant',
+    'reflect', 'replicate', 'circular', 'symmetric', one per axis allowed) with
+    jaxpad's stride-aware TF geometry: output `ceil(size / stride)`, odd pixel
+    at the end. On `1 2 3 4 5 6` with a ones kernel of 3 and stride 2:
+
+    - `padding='REFLECT'` pads `(1, 1)`: `2 | 1 2 3 4 5 6 | 5`, windows at 0, 2, 4
+      sum to `5 9 15`;
+    - `padding='same', padding_mode='reflect'` pads `(0, 1)`: `1 2 3 4 5 6 | 5`,
+      sums `6 12 16`, the windows TF's 'same' (and jaxpad's zeros) use.
+
+    `input_dilation` (zeros between input elements, as in flax) works with
+    zero padding only; padding specs then apply to the dilated input
+    (flax accepts only explicit pairs there).
+
+    Attributes:
+      features: the number of output channels.
+      kernel_size: an int (a 1-D kernel, as in flax) or one int per spatial axis.
+      strides: an int or one per spatial axis (None means 1).
+      padding: a flax string, a jaxpad spec, an int, or one int or `(lo, hi)`
+        pair per spatial axis (see above).
+      input_dilation: an int or one per spatial axis (zero padding only).
+      kernel_dilation: an int or one per spatial axis.
+      feature_group_count: groups; must divide the input channels and `features`.
+      use_bias: whether to add a bias.
+      mask: optional array of the kernel's shape, multiplied into the kernel.
+      dtype: the computation dtype (default: promoted from inputs and params).
+      param_dtype: the parameters' dtype.
+      precision: passed to `lax.conv_general_dilated`.
+      kernel_init: the kernel initialiser (flax's default, LeCun normal).
+      bias_init: the bias initialiser (zeros).
+      promote_dtype: flax's dtype promotion function.
+      padding_mode: a `jaxpad.pad` mode, or one per spatial axis.
+      padding_value: the fill of 'constant' axes.
+      oversize: 'error' refuses pads wider than PyTorch allows; 'repeat'
+        reflects or wraps as often as needed ('CIRCULAR'/'REFLECT' always do).
+      preferred_element_type: passed to `lax.conv_general_dilated`.
+
+    Raises:
+      ValueError: at the first call, naming the argument: bad `kernel_size`,
+        `feature_group_count` not dividing the channels, unknown padding or
+        `padding_mode`, a `mask` of the wrong shape, inputs of the wrong rank.
+      TypeError: non-integer sizes, at the first call.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxpad.linen
+      >>> x = jnp.arange(1.0, 7.0).reshape(1, 6, 1)
+      >>> ones = {"params": {"kernel": jnp.ones((3, 1, 1)), "bias": jnp.zeros(1)}}
+      >>> flax_geometry = jaxpad.linen.Conv(1, 3, strides=2, padding="REFLECT")
+      >>> flax_geometry.apply(ones, x)[0, :, 0].tolist()
+      [5.0, 9.0, 15.0]
+      >>> tf_geometry = jaxpad.linen.Conv(1, 3, strides=2, padding="same",
+      ...                                 padding_mode="reflect")
+      >>> tf_geometry.apply(ones, x)[0, :, 0].tolist()
+      [6.0, 12.0, 16.0]
+    """
+
+    features: int
+    kernel_size: int | Sequence[int]
+    strides: None | int | Sequence[int] = 1
+    padding: Any = "SAME"
+    input_dilation: None | int | Sequence[int] = 1
+    kernel_dilation: None | int | Sequence[int] = 1
+    feature_group_count: int = 1
+    use_bias: bool = True
+    mask: jax.Array | None = None
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+    precision: Any = None
+    kernel_init: Any = default_kernel_init
+    bias_init: Any = nn.initializers.zeros_init()
+    promote_dtype: Any = promote_dtype
+    padding_mode: str | Sequence[str] = "zeros"
+    padding_value: float = 0.0
+    oversize: str = "error"
+    preferred_element_type: Any = None
+
+    @nn.compact
+    def __call__(self, inputs: jax.Array) -> jax.Array:
+        """Convolves channels-last `inputs`, `(*batch, *spatial, in_features)`.
+
+        Args:
+          inputs: any number of leading batch axes (none: unbatched).
+
+        Returns:
+          `(*batch, *out_spatial, features)`.
+        """
+        config = conv_config(
+            features=self.features, kernel_size=self.kernel_size, strides=self.strides,
+            padding=self.padding, padding_mode=self.padding_mode,
+            padding_value=self.padding_value, oversize=self.oversize,
+            input_dilation=self.input_dilation, kernel_dilation=self.kernel_dilation,
+            feature_group_count=self.feature_group_count)
+        shape = kernel_shape(config, input_features(inputs, len(config.kernel_size)),
+                             self.features)
+        check_mask(self.mask, shape)
+        kernel = self.param("kernel", self.kernel_init, shape, self.param_dtype)
+        if self.mask is not None:
+            kernel *= self.mask
+        bias = (self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+                if self.use_bias else None)
+        inputs, kernel, bias = self.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
+        return conv_apply(config, inputs, kernel, bias, precision=self.precision,
+                          preferred_element_type=self.preferred_element_type)
+
+
+class Pad(nn.Module):
+    """Pads the spatial axes of a channels-last input in any `jaxpad.pad` mode.
+
+    Modes, padding `1 2 3 4` by 2: 'zeros' `0 0 1 2 3 4 0 0`, 'constant' fills
+    with `value`, 'reflect' `3 2 1 2 3 4 3 2`, 'symmetric' `2 1 1 2 3 4 4 3`,
+    'replicate' `1 1 1 2 3 4 4 4`, 'circular' `3 4 1 2 3 4 1 2`. Negative
+    widths crop, as in PyTorch.
+
+    `padding` has one entry per spatial axis, in axis order (an int `p` means
+    `(p, p)`); its length says how many axes before the channels are padded, so
+    `Pad(((1, 1), (2, 2)), "reflect")` pads H by 1 and W by 2 of `(N, H, W, C)`
+    (and of an unbatched `(H, W, C)`). PyTorch's layers map as
+    `nn.ReflectionPad2d(p)` -> `Pad((p, p), "reflect")`; the aliases
+    `ReflectionPad2d`, `ReplicationPad2d`, `CircularPad2d`, `ZeroPad2d`,
+    `ConstantPad2d` (and 1d/3d) take PyTorch's int or flat last-axis-first tuple.
+
+    Attributes:
+      padding: one int or `(lo, hi)` pair per spatial axis.
+      mode: a `jaxpad.pad` mode, or one per spatial axis.
+      value: the fill of 'constant' axes.
+      oversize: 'error' (PyTorch's limits) or 'repeat' (numpy's repeated reflection).
+
+    Raises:
+      TypeError, ValueError: at the first call, naming the argument.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxpad.linen
+      >>> x = jnp.arange(1.0, 5.0).reshape(1, 4, 1)
+      >>> jaxpad.linen.Pad((2,), "reflect").apply({}, x)[0, :, 0].tolist()
+      [3.0, 2.0, 1.0, 2.0, 3.0, 4.0, 3.0, 2.0]
+    """
+
+    padding: Sequence[int | tuple[int, int]]
+    mode: str | Sequence[str] = "zeros"
+    value: float = 0.0
+    oversize: str = "error"
+
+    def __call__(self, inputs: jax.Array) -> jax.Array:
+        """Pads `inputs`, `(*batch, *spatial, C)`.
+
+        Args:
+          inputs: any number of leading batch axes (none: unbatched).
+
+        Returns:
+          The padded array.
+        """
+        return pad_apply(pad_config(self.padding, self.mode, self.value, self.oversize), inputs)
+
+
+ZeroPad1d, ZeroPad2d, ZeroPad3d = torch_aliases(Pad, "ZeroPad", "linen")
+ConstantPad1d, ConstantPad2d, ConstantPad3d = torch_aliases(Pad, "ConstantPad", "linen")
+ReflectionPad1d, ReflectionPad2d, ReflectionPad3d = torch_aliases(Pad, "ReflectionPad", "linen")
+ReplicationPad1d, ReplicationPad2d, ReplicationPad3d = torch_aliases(
+    Pad, "ReplicationPad", "linen")
+CircularPad1d, CircularPad2d, CircularPad3d = torch_aliases(Pad, "CircularPad", "linen")
