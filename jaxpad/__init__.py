@@ -16,6 +16,19 @@ from ._padding import same_padding as same_padding
 
 __version__ = "0.1.0"
 
+# The Flax layers import flax and the PyTorch converters use torch: both load on first use
+# (`jaxpad.linen.Conv` after `import jaxpad` works), so `import jaxpad` needs jax alone.
+_SUBMODULES = ("linen", "nnx", "interop")
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "MODES",
     "conv",

@@ -1,0 +1,261 @@
+"""PyTorch -> jaxpad: convert `torch.nn.Conv{1,2,3}d` layers and whole state dicts.
+
+torch (and flax, for the modules) are imported inside the functions, so this
+module imports with jax alone. Layouts: PyTorch is channels-first (input
+`(N, C, *spatial)`, weight `(O, C // groups, *k)`); the converted layers are
+flax's channels-last (input `(N, *spatial, C)`, kernel `(*k, C // groups, O)`).
+The converted layer applied to `x.permute(0, 2, 3, 1)` (2-D) equals PyTorch's
+output permuted the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["linen_from_torch", "linen_params_from_torch_state_dict", "nnx_from_torch"]
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError as e:  # pragma: no cover - exercised only without torch
+        raise ImportError("jaxpad.interop needs PyTorch: pip install torch.") from e
+    return torch
+
+
+def _to_jax(value: Any) -> jax.Array:
+    """A torch tensor (any device, bfloat16 too) or array-like as a jax array."""
+    if hasattr(value, "detach"):
+        torch = _torch()
+        t = value.detach().cpu()
+        if t.dtype == torch.bfloat16:  # numpy has no bfloat16
+            return jnp.asarray(t.float().numpy(), jnp.bfloat16)
+        return jnp.asarray(t.numpy())
+    return jnp.asarray(value)
+
+
+def _conv_kernel(weight: jax.Array) -> jax.Array:
+    """PyTorch's `(O, I, *k)` weight as flax's `(*k, I, O)` kernel."""
+    return jnp.transpose(weight, (*range(2, weight.ndim), 1, 0))
+
+
+def _conv_arguments(module: Any) -> tuple[dict[str, Any], jax.Array, jax.Array | None]:
+    """The jaxpad Conv keyword arguments, kernel and bias of a torch ConvNd."""
+    torch = _torch()
+    convs = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
+    if not isinstance(module, convs):
+        raise TypeError(
+            f"`module` must be a torch.nn.Conv1d, Conv2d or Conv3d; got {type(module).__name__}"
+            f" (transposed convolutions are not converted)."
+        )
+    if isinstance(module.weight, torch.nn.parameter.UninitializedParameter):
+        raise ValueError(
+            f"`module` {type(module).__name__} has uninitialised (lazy) weights; run it once "
+            f"on an input before converting."
+        )
+    padding = module.padding
+    if not isinstance(padding, str):
+        padding = tuple(int(p) for p in padding)
+    kernel = _conv_kernel(_to_jax(module.weight))
+    bias = None if module.bias is None else _to_jax(module.bias)
+    kwargs = dict(
+        kernel_size=tuple(module.kernel_size),
+        strides=tuple(module.stride),
+        padding=padding,  # 'same' (stride 1 in torch: the TF rule), 'valid' or ints
+        padding_mode=module.padding_mode,  # 'zeros', 'reflect', 'replicate', 'circular'
+        kernel_dilation=tuple(module.dilation),
+        feature_group_count=module.groups,
+        use_bias=bias is not None,
+        param_dtype=kernel.dtype,
+    )
+    return kwargs, kernel, bias
+
+
+def linen_from_torch(module: Any, *, precision: Any = None) -> tuple[Any, dict[str, Any]]:
+    """Converts a `torch.nn.Conv{1,2,3}d` to a `jaxpad.linen.Conv` and its variables.
+
+    Every torch configuration converts: any `padding` (ints, 'same', 'valid'),
+    `padding_mode` ('zeros', 'reflect', 'replicate', 'circular', with torch's
+    limits), stride, dilation, groups, with or without bias. The weight
+    `(O, I // groups, *k)` becomes the kernel `(*k, I // groups, O)`.
+
+    Args:
+      module: the torch convolution.
+      precision: passed to the layer (e.g. `jax.lax.Precision.HIGHEST` for
+        float32 parity on accelerators, which otherwise use reduced precision).
+
+    Returns:
+      `(layer, variables)`: apply with `layer.apply(variables, x_channels_last)`.
+
+    Raises:
+      TypeError: `module` is not a Conv1d/2d/3d (transposed ones are refused).
+      ValueError: lazy modules whose weights are not initialised yet.
+      ImportError: torch is not installed.
+
+    Example:
+      >>> import numpy as np, torch, jaxpad.interop
+      >>> conv = torch.nn.Conv2d(3, 8, 3, stride=2, padding=1, padding_mode="reflect")
+      >>> layer, variables = jaxpad.interop.linen_from_torch(conv)
+      >>> x = torch.randn(1, 3, 9, 9)
+      >>> y = layer.apply(variables, x.permute(0, 2, 3, 1).numpy())
+      >>> expected = conv(x).permute(0, 2, 3, 1).detach().numpy()
+      >>> y.shape, bool(np.allclose(y, expected, atol=1e-5))
+      ((1, 5, 5, 8), True)
+    """
+    from . import linen
+
+    kwargs, kernel, bias = _conv_arguments(module)
+    layer = linen.Conv(features=module.out_channels, precision=precision, **kwargs)
+    params = {"kernel": kernel} if bias is None else {"kernel": kernel, "bias": bias}
+    return layer, {"params": params}
+
+
+def nnx_from_torch(module: Any, *, precision: Any = None) -> Any:
+    """Converts a `torch.nn.Conv{1,2,3}d` to a `jaxpad.nnx.Conv` holding its weights.
+
+    The same conversion as `linen_from_torch`, into an NNX layer.
+
+    Args:
+      module: the torch convolution.
+      precision: passed to the layer.
+
+    Returns:
+      The `jaxpad.nnx.Conv`, to call on channels-last inputs.
+
+    Raises:
+      TypeError: `module` is not a Conv1d/2d/3d (transposed ones are refused).
+      ValueError: lazy modules whose weights are not initialised yet.
+      ImportError: torch is not installed.
+
+    Example:
+      >>> import numpy as np, torch, jaxpad.interop
+      >>> conv = torch.nn.Conv1d(4, 4, 5, padding="same", padding_mode="circular", groups=2)
+      >>> layer = jaxpad.interop.nnx_from_torch(conv)
+      >>> x = torch.randn(2, 4, 16)
+      >>> y = layer(x.permute(0, 2, 1).numpy())
+      >>> bool(np.allclose(y, conv(x).permute(0, 2, 1).detach().numpy(), atol=1e-5))
+      True
+    """
+    from flax import nnx
+
+    from . import nnx as jaxpad_nnx
+
+    kwargs, kernel, bias = _conv_arguments(module)
+    # Parameters are drawn (cheaply) and then replaced by the torch weights.
+    layer = jaxpad_nnx.Conv(module.in_channels, module.out_channels, precision=precision,
+                            rngs=nnx.Rngs(0), **kwargs)
+    layer.kernel[...] = kernel
+    if bias is not None:
+        layer.bias[...] = bias
+    return layer
+
+
+# torch state-dict leaf -> (flax collection, flax leaf); weights by rank, see below.
+_LEAVES = {
+    "bias": ("params", "bias"),
+    "running_mean": ("batch_stats", "mean"),
+    "running_var": ("batch_stats", "var"),
+}
+
+
+def _leaf(name: str, key: str, value: jax.Array) -> tuple[str, str, jax.Array] | None:
+    if name == "num_batches_tracked":
+        return None
+    if name == "weight":
+        if value.ndim >= 3:  # ConvNd: (O, I, *k) -> (*k, I, O)
+            return "params", "kernel", _conv_kernel(value)
+        if value.ndim == 2:  # Linear: (out, in) -> (in, out)
+            return "params", "kernel", value.T
+        return "params", "scale", value  # BatchNorm, GroupNorm, LayerNorm, InstanceNorm
+    if name in _LEAVES:
+        return (*_LEAVES[name], value)
+    raise ValueError(
+        f"`state_dict` entry {key!r}: cannot convert a {name!r} leaf (known: 'weight', 'bias', "
+        f"'running_mean', 'running_var', 'num_batches_tracked'); map its module to None to skip."
+    )
+
+
+def linen_params_from_torch_state_dict(
+    state_dict: Mapping[str, Any],
+    mapping: Mapping[str, str | None],
+    *,
+    strict: bool = True,
+) -> dict[str, Any]:
+    """Converts a PyTorch `state_dict` into flax linen variables, module by module.
+
+    Each key `'<module path>.<leaf>'` is split at its last dot. The module path
+    is matched (`re.fullmatch`, first pattern wins) against the patterns of
+    `mapping`, whose value is the flax module path, `'/'`-separated, with
+    `\\1`-style group references (`re.Match.expand`); a value of None skips the
+    module. Leaves convert as:
+
+    - `weight` of rank >= 3 (Conv1d/2d/3d): 'kernel', `(O, I, *k)` -> `(*k, I, O)`;
+    - `weight` of rank 2 (Linear): 'kernel', transposed to `(in, out)`;
+    - `weight` of rank 1 (norms): 'scale'; `bias`: 'bias';
+    - `running_mean` / `running_var`: 'mean' / 'var' in 'batch_stats';
+      `num_batches_tracked` is dropped.
+
+    Transposed convolutions and embeddings (2-D weights flax does not
+    transpose) are not told apart by rank: map them to None and convert them
+    by hand.
+
+    Args:
+      state_dict: `module.state_dict()`, torch tensors or arrays.
+      mapping: regex of a torch module path -> flax module path (or None).
+      strict: raise for keys no pattern matches (else skip them).
+
+    Returns:
+      `{'params': {...}}`, plus `'batch_stats'` when the state dict has
+      running statistics, nested by the flax module paths.
+
+    Raises:
+      ValueError: unmatched keys (when `strict`), unknown leaves, or two keys
+        landing on the same flax leaf.
+
+    Example:
+      >>> import torch, jax, jaxpad.interop
+      >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8))
+      >>> variables = jaxpad.interop.linen_params_from_torch_state_dict(
+      ...     net.state_dict(), {r"0": "Conv_0", r"(\\d+)": r"BatchNorm_\\1"})
+      >>> jax.tree_util.tree_map(lambda a: a.shape, variables)["params"]
+      {'BatchNorm_1': {'bias': (8,), 'scale': (8,)},
+       'Conv_0': {'bias': (8,), 'kernel': (3, 3, 3, 8)}}
+    """
+    patterns = [(re.compile(p), target) for p, target in mapping.items()]
+    variables: dict[str, Any] = {}
+    unmatched = []
+    for key, value in state_dict.items():
+        path, _, name = key.rpartition(".")
+        match = next(((m, t) for p, t in patterns if (m := p.fullmatch(path))), None)
+        if match is None:
+            unmatched.append(key)
+            continue
+        m, target = match
+        if target is None:
+            continue
+        leaf = _leaf(name, key, _to_jax(value))
+        if leaf is None:
+            continue
+        collection, flax_name, array = leaf
+        node = variables.setdefault(collection, {})
+        for part in m.expand(target).split("/"):
+            node = node.setdefault(part, {})
+        if flax_name in node:
+            raise ValueError(
+                f"`mapping` sends two state_dict entries to {collection}/{m.expand(target)}/"
+                f"{flax_name} (the second is {key!r}); make the flax paths distinct."
+            )
+        node[flax_name] = array
+    if strict and unmatched:
+        raise ValueError(
+            f"`mapping` matches no pattern for {len(unmatched)} state_dict entries: "
+            f"{unmatched[:5]!r}{' ...' if len(unmatched) > 5 else ''}; add patterns (None "
+            f"skips a module) or pass strict=False."
+        )
+    return variables
+
