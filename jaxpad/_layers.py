@@ -289,6 +289,10 @@ _ALIAS_DOC = """PyTorch's `nn.{name}`: `{pad}(widths, mode={mode!r}{value})` on 
     Returns:
       A `{module}.{pad}` layer.
 
+    Raises:
+      ValueError: `padding` neither an int nor {n} ints, or what `{pad}` refuses.
+      TypeError: non-integer widths, or a wrong number of positional arguments.
+
     Example:
       >>> import jax.numpy as jnp, jaxpad.{api}
       >>> layer = jaxpad.{api}.{name}({example_args})
