@@ -146,13 +146,10 @@ def nnx_from_torch(module: Any, *, precision: Any = None) -> Any:
     from . import nnx as jaxpad_nnx
 
     kwargs, kernel, bias = _conv_arguments(module)
-    # Parameters are drawn (cheaply) and then replaced by the torch weights.
-    layer = jaxpad_nnx.Conv(module.in_channels, module.out_channels, precision=precision,
-                            rngs=nnx.Rngs(0), **kwargs)
-    layer.kernel[...] = kernel
-    if bias is not None:
-        layer.bias[...] = bias
-    return layer
+    # The "initialisers" hand over the torch weights; the layer does not keep them.
+    return jaxpad_nnx.Conv(module.in_channels, module.out_channels, precision=precision,
+                           kernel_init=lambda *_: kernel, bias_init=lambda *_: bias,
+                           rngs=nnx.Rngs(0), **kwargs)
 
 
 # torch state-dict leaf -> (flax collection, flax leaf); weights by rank, see below.

@@ -30,6 +30,9 @@ from ._layers import (
     torch_aliases,
 )
 
+# flax >= 0.12 marks pytree data explicitly; older versions take the plain value.
+_data = getattr(nnx, "data", lambda value: value)
+
 __all__ = [
     "CircularPad1d",
     "CircularPad2d",
@@ -157,7 +160,7 @@ class Conv(nnx.Module):
             self.bias = nnx.Param(
                 bias_init(rngs.params(), (out_features,), param_dtype), **bias_metadata)
         else:
-            self.bias = nnx.data(None)
+            self.bias = _data(None)
         self.use_bias = use_bias
         self.mask = mask
         self.dtype = dtype
