@@ -86,13 +86,14 @@ def train(mode: str, data, *, epochs: int, batch_size: int, lr: float, seed: int
 
     rng = np.random.default_rng(seed)  # the same batches for every mode
     start = time.perf_counter()
-    bar = tqdm(range(epochs), desc=f"{mode:>9}", disable=not progress, leave=True)
-    for _ in bar:
+    bar = tqdm(total=epochs, desc=f"{mode:>9}", unit="epoch", disable=not progress)
+    for _ in range(epochs):
         order = rng.permutation(len(x_train))
         for i in range(steps_per_epoch):
             batch = order[i * batch_size:(i + 1) * batch_size]
             params, opt_state, loss = step(params, opt_state, x_train[batch], y_train[batch])
-        bar.set_postfix(loss=f"{float(loss):.4f}")
+        bar.set_postfix(loss=f"{float(loss):.4f}", refresh=False)
+        bar.update()
     acc = float(accuracy(params, x_test, y_test))
     seconds = time.perf_counter() - start
     bar.set_postfix(loss=f"{float(loss):.4f}", test_acc=f"{acc:.2%}")
