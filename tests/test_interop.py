@@ -56,6 +56,7 @@ def torch_convs(draw):
     for i, ki, di, (lo, hi) in zip(shape, k, d, _torch_pads(padding, k, d)):
         assume(i + lo + hi >= di * (ki - 1) + 1)  # a non-empty output
         assume(limit is None or max(lo, hi) <= i + limit)  # torch's mode limits
+    torch.manual_seed(draw(st.integers(0, 2**16)))  # reproducible weights
     conv = getattr(torch.nn, f"Conv{rank}d")(
         cin, cout, k, stride=s, padding=padding if kind != "ints" else tuple(padding),
         dilation=d, groups=groups, bias=draw(st.booleans()), padding_mode=mode)
@@ -74,7 +75,7 @@ def _rand(shape, seed):
     return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
 
 
-@settings(max_examples=examples(60))
+@settings(max_examples=examples(120))
 @given(torch_convs())
 def test_random_torch_convs_forward_and_gradients(case):
     conv, x_shape = case
@@ -97,7 +98,7 @@ def test_random_torch_convs_forward_and_gradients(case):
         assert_close(grads["params"]["bias"], conv.bias.grad.numpy())
     else:
         assert "bias" not in variables["params"]
-    np.testing.assert_array_equal(nnx_from_torch(conv, precision=HIGHEST)(_last(x)), y)
+    assert_close(nnx_from_torch(conv, precision=HIGHEST)(_last(x)), y)
 
 
 @pytest.mark.parametrize("mode", TORCH_MODES)
