@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike
 
+from ._frame import Config, frame_conv
 from ._pad import check_widths, pad_validated
 from ._padding import (
     ModeLike,
@@ -51,6 +52,7 @@ def dimension_numbers(nsp: int, channels_last: bool) -> lax.ConvDimensionNumbers
         "channels_last",
         "precision",
         "preferred_element_type",
+        "impl",
     ),
 )
 def conv_validated(
@@ -67,11 +69,20 @@ def conv_validated(
     channels_last: bool,
     precision: Any,
     preferred_element_type: Any,
+    impl: str,
 ) -> jax.Array:
     """The convolution of a batched `x`, with arguments already checked."""
     nsp = len(stride)
     dn = dimension_numbers(nsp, channels_last)
     spatial = dn.lhs_spec[2:]
+    if impl == "frame":
+        config = Config(
+            shape=tuple(x.shape[a] for a in spatial),
+            kernel=tuple(kernel.shape[a] for a in dn.rhs_spec[2:]),
+            stride=stride, pads=pads, modes=modes, dilation=dilation, groups=groups, dn=dn,
+            precision=precision, preferred_element_type=preferred_element_type,
+        )
+        return _add_bias(frame_conv(config)(x, kernel), bias, dn)
     # Zero padding is folded into the convolution, which XLA handles (and
     # differentiates) best; other modes are materialised first. Next to a
     # 'constant' axis, zeros are materialised too, to keep jaxpad.pad's corners.
@@ -95,11 +106,33 @@ def conv_validated(
         precision=precision,
         preferred_element_type=preferred_element_type,
     )
-    if bias is not None:
-        shape = [1] * y.ndim
-        shape[dn.out_spec[1]] = -1
-        y = y + bias.astype(y.dtype).reshape(shape)
-    return y
+    return _add_bias(y, bias, dn)
+
+
+def _add_bias(y: jax.Array, bias: jax.Array | None, dn: lax.ConvDimensionNumbers) -> jax.Array:
+    if bias is None:
+        return y
+    shape = [1] * y.ndim
+    shape[dn.out_spec[1]] = -1
+    return y + bias.astype(y.dtype).reshape(shape)
+
+
+IMPLS = ("auto", "frame", "pad")
+
+
+def choose_impl(impl: str, pads: Sequence[Pair], modes: Sequence[str]) -> str:
+    """'frame' wherever it applies, else 'pad' (which folds zero padding into the conv)."""
+    if impl not in IMPLS:
+        raise ValueError(f"`impl` must be one of 'auto', 'frame', 'pad'; got {impl!r}.")
+    padded = any(m != "zeros" and p != (0, 0) for p, m in zip(pads, modes))
+    if impl == "frame" and "constant" in modes:
+        raise ValueError(
+            "impl='frame' does not take padding_mode 'constant' (its fill is a traced value); "
+            "use impl='pad' or 'auto'."
+        )
+    if impl == "auto":
+        return "frame" if padded and "constant" not in modes else "pad"
+    return impl if padded else "pad"
 
 
 def _shape_text(a: jax.Array) -> str:
@@ -121,6 +154,7 @@ def conv(
     channels_last: bool = True,
     precision: Any = None,
     preferred_element_type: Any = None,
+    impl: str = "auto",
 ) -> jax.Array:
     """N-dimensional convolution with any padding spec in any padding mode.
 
@@ -162,6 +196,12 @@ def conv(
       channels_last: layout switch, see above.
       precision: passed to `lax.conv_general_dilated`.
       preferred_element_type: passed to `lax.conv_general_dilated`.
+      impl: how non-zero modes are computed, with identical results:
+        'frame' runs the zero-padded convolution and corrects the output border
+        from the thin frame of padded values (no padded copy of the input, in
+        the forward or the backward pass; reverse-mode autodiff only, through a
+        custom VJP); 'pad' pads the input, then convolves (works with
+        `jax.jvp`); 'auto' takes 'frame' except for 'constant' padding.
 
     Returns:
       The output, batched iff `x` was, in the layout of `x`, with spatial shape
@@ -231,6 +271,7 @@ def conv(
                 f"got {_shape_text(bias)}."
             )
 
+    impl = choose_impl(impl, pads, modes)
     dtype = jnp.result_type(x, kernel)
     y = conv_validated(
         x.astype(dtype),
@@ -245,5 +286,6 @@ def conv(
         channels_last=channels_last,
         precision=precision,
         preferred_element_type=preferred_element_type,
+        impl=impl,
     )
     return y if batched else y[0]

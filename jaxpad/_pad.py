@@ -42,11 +42,10 @@ def check_widths(
     axes = range(len(shape)) if axes is None else axes
     for axis, size, (lo, hi), mode in zip(axes, shape, widths, modes):
         out = size + lo + hi
-        constant = mode in ("zeros", "constant", "circular")
-        if out < (0 if constant else 1):
+        if out < 0:
             raise ValueError(
-                f"Negative padding ({lo}, {hi}) on axis {axis} of size {size} leaves "
-                f"{max(out, 0)} elements; {mode} padding needs at least {0 if constant else 1}."
+                f"Negative padding ({lo}, {hi}) on axis {axis} of size {size} would leave "
+                f"{out} elements."
             )
         # Constant modes and circular crop the input before padding; the others crop the
         # padded axis, which `out` already covers.

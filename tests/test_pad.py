@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import reference
-from helpers import examples, requires_torch, torch
+from helpers import assert_close, examples, requires_torch, torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -35,8 +35,7 @@ TORCH_LIMIT = {
 def _accepts(shape, widths, modes) -> bool:
     """Whether PyTorch's rules accept these widths (torch has no symmetric: like circular)."""
     for n, (lo, hi), m in zip(shape, widths, modes):
-        out = n + lo + hi
-        if out < (0 if m in ("zeros", "constant", "circular") else 1):
+        if n + lo + hi < 0:
             return False
         left = n - max(-lo, 0) - max(-hi, 0)
         if left < 0 and m in ("zeros", "constant", "circular"):  # crops more than the axis
@@ -188,6 +187,12 @@ def test_random_configs_against_torch_forward_and_backward(data):
         np.testing.assert_array_equal(jaxpad.pad(x, widths, mode),
                                       reference.pad(x, widths, [mode] * len(shape)))
         return
+    if any(n + lo + hi == 0 for n, (lo, hi) in zip(shape, widths)):
+        # Empty results: torch's 1-D reflect/replicate kernels refuse them, its 2-D and 3-D
+        # ones and constant/circular return them; jaxpad returns them in every mode.
+        expected = tuple(n + lo + hi for n, (lo, hi) in zip(shape, widths))
+        assert jaxpad.pad(x, widths, mode).shape == expected
+        return
     xt = torch.from_numpy(x).requires_grad_()
     yt = F.pad(xt, flat, mode=mode, value=1.5 if mode == "constant" else None)
     ct = _rand(yt.shape, seed=1)
@@ -195,7 +200,8 @@ def test_random_configs_against_torch_forward_and_backward(data):
     fn = partial(jaxpad.pad, pad_width=widths, mode=mode, value=1.5)
     y, vjp = jax.vjp(fn, jnp.asarray(x))
     np.testing.assert_array_equal(y, yt.detach().numpy())
-    np.testing.assert_allclose(vjp(jnp.asarray(ct))[0], xt.grad.numpy(), rtol=1e-6, atol=1e-6)
+    # Gradients sum several reads in float32, in an order that may differ from torch's.
+    assert_close(vjp(jnp.asarray(ct))[0], xt.grad.numpy())
 
 
 def test_torch_circular_garbage_case_gives_crop_then_wrap():
@@ -286,10 +292,8 @@ def test_no_retracing_on_repeated_calls():
         (((4,), 1, "reflect"), dict(oversize="clip"), ValueError,
          r"`oversize` must be 'error' or 'repeat'; got 'clip'"),
         (((4,), (-3, -2), "zeros"), {}, ValueError,
-         r"Negative padding \(-3, -2\) on axis 0 of size 4 leaves 0 elements; zeros padding "
-         r"needs at least 0"),
-        (((4,), (-2, -2), "replicate"), {}, ValueError,
-         r"leaves 0 elements; replicate padding needs at least 1"),
+         r"Negative padding \(-3, -2\) on axis 0 of size 4 would leave -1 elements"),
+        (((4,), (-2, -3), "replicate"), {}, ValueError, r"would leave -1 elements"),
         (((0,), 1, "replicate"), dict(oversize="repeat"), ValueError,
          r"Cannot replicate-pad axis 0: it has no elements to read \(size 0, padding \(1, 1\)\)"),
         (((3,), (2, -3), "circular"), {}, ValueError, r"Cannot circular-pad axis 0"),

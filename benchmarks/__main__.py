@@ -1,0 +1,5 @@
+import sys
+
+from jaxpad._bench import main
+
+sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,202 @@
+"""Non-zero padding modes at the price of zero padding: the frame decomposition.
+
+With `P` the padding in the requested modes and `Z` zero padding, linearity gives
+
+    conv(P(x)) = conv(Z(x)) + conv(P(x) - Z(x)).
+
+The first term is the zero-padded convolution, which XLA runs on its fast path
+with the padding folded in. The difference `D = P(x) - Z(x)` vanishes on `x`
+itself: it lives on the frame of padded positions around it. Split the frame by
+the first spatial axis `a` on which a position lies outside `x`, at the low or
+the high end: on that piece `D` equals `P`, a thin slab read from a few rows of
+`x` along `a` (the rows the mode copies) and padded in the mode along the later
+axes only, while along earlier axes the piece lies inside `x`, so their padding
+is zero and folds into the convolution. Each piece reaches only the outputs
+whose windows overlap it, through the kernel taps that overlap it; those few
+rows are computed by small convolutions and added in place.
+
+Nothing the size of the padded input is ever built: the forward pass costs the
+zero-padded convolution plus the frame, and a custom VJP keeps the backward pass
+to the zero-padded convolution's own backward plus the frame's, saving only `x`
+and the kernel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from ._pad import pad_validated
+from ._padding import Pair, source_index
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Static description of one batched convolution (hashable, so ops are cached)."""
+
+    shape: tuple[int, ...]  # spatial input shape
+    kernel: tuple[int, ...]  # spatial kernel shape
+    stride: tuple[int, ...]
+    pads: tuple[Pair, ...]
+    modes: tuple[str, ...]
+    dilation: tuple[int, ...]
+    groups: int
+    dn: lax.ConvDimensionNumbers
+    precision: Any
+    preferred_element_type: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class _Piece:
+    """The frame rows at one end of one axis, and the output rows they reach.
+
+    Output rows `[out0, out1)` along `axis` see the piece through kernel taps
+    `[k0, k1)`; the piece's rows, read from `sources` (rows of x), are zero
+    padded by `pad` so that one strided convolution yields exactly those rows.
+    """
+
+    axis: int
+    out0: int
+    out1: int
+    k0: int
+    k1: int
+    pad: Pair
+    sources: tuple[int, ...]
+
+    @property
+    def span(self) -> tuple[int, int]:
+        """The rows of x the piece reads, as [begin, end)."""
+        return min(self.sources), max(self.sources) + 1
+
+
+def _pieces(c: Config) -> tuple[_Piece, ...]:
+    """The frame pieces whose D is not zero."""
+    pieces = []
+    for a, mode in enumerate(c.modes):
+        if mode == "zeros":  # D is zero on this axis's frame ('constant' never comes here)
+            continue
+        n, (lo, hi) = c.shape[a], c.pads[a]
+        k, s, d = c.kernel[a], c.stride[a], c.dilation[a]
+        out = (n + lo + hi - d * (k - 1) - 1) // s + 1
+        if lo > 0:
+            # Output o reaches the low frame [0, lo) through taps kh < (lo - o * s) / d.
+            t = min(-(-lo // s), out)
+            m = min(-(-lo // d), k)
+            pieces.append(_Piece(a, 0, t, 0, m, (0, (t - 1) * s + (m - 1) * d + 1 - lo),
+                                 tuple(source_index(j - lo, n, mode) for j in range(lo))))
+        if hi > 0:
+            # Output o reaches the high frame [lo + n, ...) through taps kh >= (lo + n - o*s)/d.
+            first = [o for o in range(out) if o * s + (k - 1) * d >= lo + n]
+            if first:
+                u = first[0]
+                k0 = max(-(-(lo + n - (out - 1) * s) // d), 0)
+                pad = (lo + n - (u * s + k0 * d), (out - 1) * s + (k - 1) * d + 1 - (lo + n + hi))
+                pieces.append(_Piece(a, u, out, k0, k, pad,
+                                     tuple(source_index(j, n, mode) for j in range(n, n + hi))))
+    return tuple(_crop(p) for p in pieces)
+
+
+def _crop(p: _Piece) -> _Piece:
+    """Negative conv padding as fewer rows: XLA's CPU compiler mishandles it in strided grads."""
+    lo, hi = p.pad
+    sources = p.sources[max(-lo, 0): len(p.sources) - max(-hi, 0)]
+    return dataclasses.replace(p, pad=(max(lo, 0), max(hi, 0)), sources=sources)
+
+
+def _conv(c: Config, x, w, pads, stride):
+    return lax.conv_general_dilated(
+        x, w, window_strides=stride, padding=pads, rhs_dilation=c.dilation,
+        dimension_numbers=c.dn, feature_group_count=c.groups, precision=c.precision,
+        preferred_element_type=c.preferred_element_type,
+    )
+
+
+def _take(x: jax.Array, axis: int, index: tuple[int, ...]) -> jax.Array:
+    """`x` gathered along `axis` at static indices, as slices, reversals and one concat."""
+    runs: list[list[int]] = []
+    for i in index:
+        run = runs[-1] if runs else None
+        if run and (i - run[-1] in (1, -1)) and (len(run) == 1 or i - run[-1] == run[1] - run[0]):
+            run.append(i)
+        else:
+            runs.append([i])
+    parts = []
+    for run in runs:
+        part = lax.slice_in_dim(x, min(run), max(run) + 1, axis=axis)
+        parts.append(lax.rev(part, (axis,)) if len(run) > 1 and run[1] < run[0] else part)
+    return parts[0] if len(parts) == 1 else lax.concatenate(parts, axis)
+
+
+def _piece_rows(c: Config, p: _Piece, x_span: jax.Array, w: jax.Array) -> jax.Array:
+    """The piece's contribution to its output rows, from the rows of x it reads."""
+    spatial = c.dn.lhs_spec[2:]
+    index = tuple(i - p.span[0] for i in p.sources)
+    slab = _take(x_span, spatial[p.axis], index)
+    # The slab is padded in full (it is thin): zeros along earlier axes (inside x
+    # there) and around the piece's own rows, the modes along later axes. Folding
+    # the zeros into the convolution instead trips an XLA:CPU bug (jax 0.10) in
+    # the input gradient of some strided convolutions.
+    widths = [(0, 0)] * slab.ndim
+    modes = ["zeros"] * slab.ndim
+    for b in range(len(c.modes)):
+        if b != p.axis:
+            widths[spatial[b]] = c.pads[b]
+        if b > p.axis:
+            modes[spatial[b]] = c.modes[b]
+    widths[spatial[p.axis]] = p.pad
+    slab = pad_validated(slab, jnp.zeros((), slab.dtype), widths=tuple(widths), modes=tuple(modes))
+    taps = lax.slice_in_dim(w, p.k0, p.k1, axis=c.dn.rhs_spec[2 + p.axis])
+    return _conv(c, slab, taps, [(0, 0)] * len(c.modes), c.stride)
+
+
+def _add_rows(y: jax.Array, rows: jax.Array, start: int, axis: int) -> jax.Array:
+    """`y` with `rows` added at `start` along `axis`, in place."""
+    old = lax.slice_in_dim(y, start, start + rows.shape[axis], axis=axis)
+    return lax.dynamic_update_slice_in_dim(y, old + rows.astype(y.dtype), start, axis)
+
+
+@functools.cache
+def frame_conv(c: Config) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """The convolution of a batched input padded as `c` says, by frame decomposition."""
+    pieces = _pieces(c)
+    spatial, out_spatial = c.dn.lhs_spec[2:], c.dn.out_spec[2:]
+
+    def zero_conv(x, w):
+        return _conv(c, x, w, c.pads, c.stride)
+
+    def span(x, p):
+        return lax.slice_in_dim(x, p.span[0], p.span[1], axis=spatial[p.axis])
+
+    def forward(x, w):
+        y = zero_conv(x, w)
+        for p in pieces:
+            y = _add_rows(y, _piece_rows(c, p, span(x, p), w), p.out0, out_spatial[p.axis])
+        return y
+
+    @jax.custom_vjp
+    def op(x, w):
+        return forward(x, w)
+
+    def op_fwd(x, w):
+        return forward(x, w), (x, w)
+
+    def op_bwd(residuals, dy):
+        x, w = residuals
+        dy_rows = [lax.slice_in_dim(dy, p.out0, p.out1, axis=out_spatial[p.axis])
+                   for p in pieces]
+        dx, dw = jax.vjp(zero_conv, x, w)[1](dy)
+        for p, dy_p in zip(pieces, dy_rows):
+            _, vjp = jax.vjp(functools.partial(_piece_rows, c, p), span(x, p), w)
+            d_span, d_w = vjp(dy_p)
+            dx = _add_rows(dx, d_span, p.span[0], spatial[p.axis])
+            dw = dw + d_w
+        return dx, dw
+
+    op.defvjp(op_fwd, op_bwd)
+    return op
