@@ -6,6 +6,7 @@ combined with any mode, in pure functions that jit, grad and vmap.
 """
 
 from ._conv import conv as conv
+from ._conv_transpose import conv_transpose as conv_transpose
 from ._pad import pad as pad
 from ._pad import torch_pad as torch_pad
 from ._padding import MODES as MODES
@@ -33,6 +34,7 @@ __all__ = [
     "MODES",
     "conv",
     "conv_output_shape",
+    "conv_transpose",
     "effective_kernel_size",
     "pad",
     "resolve_padding",

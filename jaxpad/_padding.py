@@ -449,3 +449,170 @@ def flax_padding(
             f"got {padding!r}."
         )
     return spec, modes, oversize
+
+
+# Transposed convolutions: the padding crops the full output `(i - 1) * stride + eff`.
+TRANSPOSE_SPECS = ("same", "valid")
+
+
+def transpose_padding(
+    padding: PaddingLike,
+    input_shape: int | Sequence[int],
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int] = 1,
+    dilation: int | Sequence[int] = 1,
+) -> tuple[Pair, ...]:
+    """What a transposed convolution crops from its full output, per spatial axis.
+
+    The full output of a transposed convolution has `(i - 1) * stride + eff`
+    elements (`eff = dilation * (k - 1) + 1`); the spec says how many to drop
+    at each end. A negative `hi` appends that many zeros instead.
+
+    - an int `p`, one int per axis or one `(lo, hi)` pair per axis:
+      PyTorch's `ConvTransposeNd(padding=...)`, so `(p, p)` crops `p` each side.
+    - `'same'`: Keras/lax, output `i * stride`; crops `eff - stride` with the
+      odd pixel at the end, or appends `stride - eff` zeros when `eff < stride`.
+    - `'valid'`: Keras/lax, output `i * stride + max(eff - stride, 0)`: no crop,
+      and `stride - eff` zeros appended when `eff < stride`.
+
+    Args:
+      padding: the spec.
+      input_shape: the spatial shape of the input (unused by the rules above but
+        checked, as in `resolve_padding`).
+      kernel_size: an int, or one int per spatial axis.
+      stride: an int, or one int per spatial axis.
+      dilation: an int, or one int per spatial axis.
+
+    Returns:
+      One `(lo, hi)` crop per spatial axis.
+
+    Raises:
+      ValueError: unknown spec, wrong number of entries, negative widths, or
+        non-positive kernel size, stride or dilation.
+      TypeError: non-integer entries.
+
+    Example:
+      >>> from jaxpad._padding import transpose_padding
+      >>> transpose_padding("same", (5, 5), kernel_size=(4, 3), stride=2)
+      ((1, 1), (0, 1))
+      >>> transpose_padding("valid", 5, kernel_size=1, stride=2)
+      ((0, -1),)
+    """
+    shape, strides, effs = _geometry(input_shape, kernel_size, stride, dilation)
+    if isinstance(padding, str):
+        spec = padding.lower()
+        if spec == "same":
+            return tuple(
+                ((e - s) // 2, e - s - (e - s) // 2) if e >= s else (0, e - s)
+                for e, s in zip(effs, strides)
+            )
+        if spec == "valid":
+            return tuple((0, min(e - s, 0)) for e, s in zip(effs, strides))
+        raise ValueError(
+            f"`padding` of a transposed convolution must be 'same', 'valid', an int, ints or "
+            f"(lo, hi) pairs; got {padding!r}."
+        )
+    return _explicit(padding, len(shape))
+
+
+def conv_transpose_output_shape(
+    input_shape: int | Sequence[int],
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int] = 1,
+    padding: PaddingLike = 0,
+    dilation: int | Sequence[int] = 1,
+    output_padding: int | Sequence[int] = 0,
+) -> tuple[int, ...]:
+    """Spatial output shape: `(i - 1) * stride - lo - hi + eff + output_padding`.
+
+    Args:
+      input_shape: the spatial shape of the input.
+      kernel_size: an int, or one int per spatial axis.
+      stride: an int, or one int per spatial axis.
+      padding: any spec `transpose_padding` takes.
+      dilation: an int, or one int per spatial axis.
+      output_padding: an int or one per axis, each smaller than the stride or
+        the dilation of its axis (PyTorch's rule).
+
+    Returns:
+      The output size of every spatial axis.
+
+    Raises:
+      ValueError: an `output_padding` not below the stride or the dilation, an
+        empty output, or anything `transpose_padding` refuses.
+
+    Example:
+      >>> from jaxpad._padding import conv_transpose_output_shape
+      >>> conv_transpose_output_shape((7, 7), 3, stride=2, padding=1, output_padding=1)
+      (14, 14)
+    """
+    crops = transpose_padding(padding, input_shape, kernel_size, stride, dilation)
+    shape, strides, effs = _geometry(input_shape, kernel_size, stride, dilation)
+    dilations = canonical_ints(dilation, len(shape), "dilation")
+    extra = canonical_ints(output_padding, len(shape), "output_padding", minimum=0)
+    for op, s, d in zip(extra, strides, dilations):
+        if op >= max(s, d):
+            raise ValueError(
+                f"`output_padding` must be smaller than the stride or the dilation on every "
+                f"axis (as PyTorch requires); got output_padding={output_padding!r} with "
+                f"stride={stride!r} and dilation={dilation!r}."
+            )
+    out = tuple(
+        (i - 1) * s + e - lo - hi + op
+        for i, s, e, (lo, hi), op in zip(shape, strides, effs, crops, extra)
+    )
+    for axis, (o, i) in enumerate(zip(out, shape)):
+        if o < 1 or i < 1:
+            raise ValueError(
+                f"The output would be empty: spatial axis {axis} has input size {i}, crop "
+                f"{crops[axis]} and effective kernel size {effs[axis]}; crop less."
+            )
+    return out
+
+
+def pool_output_shape(
+    input_shape: int | Sequence[int],
+    window_shape: int | Sequence[int],
+    stride: int | Sequence[int],
+    padding: Sequence[Pair],
+    dilation: int | Sequence[int] = 1,
+    ceil_mode: bool = False,
+) -> tuple[int, ...]:
+    """Pooling output shape, PyTorch's rule: `floor` (or `ceil`) of `(i + lo + hi - eff) / s`, + 1.
+
+    With `ceil_mode` a last window that would start past the input and its
+    left padding is dropped, as in PyTorch.
+
+    Args:
+      input_shape: the spatial shape of the input.
+      window_shape: an int, or one int per spatial axis.
+      stride: an int, or one int per spatial axis.
+      padding: one resolved `(lo, hi)` pair per spatial axis.
+      dilation: the window dilation, an int or one per spatial axis.
+      ceil_mode: round up instead of down.
+
+    Returns:
+      The output size of every spatial axis.
+
+    Raises:
+      ValueError: if any output size would be zero or negative.
+
+    Example:
+      >>> from jaxpad._padding import pool_output_shape
+      >>> pool_output_shape((5, 6), 2, 2, ((0, 0), (0, 0)), ceil_mode=True)
+      (3, 3)
+    """
+    shape, strides, effs = _geometry(input_shape, window_shape, stride, dilation)
+    out = []
+    for axis, (i, (lo, hi), e, s) in enumerate(zip(shape, padding, effs, strides)):
+        span = i + lo + hi - e
+        o = (-(-span // s) if ceil_mode else span // s) + 1
+        if ceil_mode and span >= 0 and (o - 1) * s >= i + lo:
+            o -= 1
+        if span < 0 or o < 1:
+            raise ValueError(
+                f"The output would be empty: spatial axis {axis} has size {i}, padding "
+                f"({lo}, {hi}) and effective window size {e}; pad more or pool less."
+            )
+        out.append(o)
+    return tuple(out)

@@ -1,0 +1,388 @@
+"""`conv_transpose`: transposed convolutions with PyTorch's and Keras's geometry, any mode.
+
+The transposed convolution is computed by stride-phase decomposition: output
+element `p` of an axis with stride `s` only meets the kernel taps `t` with
+`t * dilation = p + lo (mod s)`, so each of the `s` output phases is a plain
+stride-1 convolution of the input with a sub-kernel. That does exactly the
+useful multiply-adds (an lhs-dilated convolution multiplies `s - 1` zeros for
+every input element), and every convolution in the forward and backward pass
+is stride 1 with lax padding 0: shifts are explicit slices and pads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.typing import ArrayLike
+
+from ._conv import dimension_numbers
+from ._pad import check_widths, pad_validated
+from ._padding import (
+    ModeLike,
+    PaddingLike,
+    as_int,
+    canonical_ints,
+    canonical_modes,
+    conv_transpose_output_shape,
+    effective_kernel_size,
+    transpose_padding,
+)
+
+_TRANSPOSE_MODES = ("zeros", "reflect", "replicate", "symmetric", "circular")
+
+
+def _window(x: jax.Array, axis: int, start: int, length: int) -> jax.Array:
+    """Elements `start .. start + length` of `axis`, zeros outside `x`."""
+    size = x.shape[axis]
+    lo, hi = max(start, 0), min(start + length, size)
+    if hi <= lo:
+        shape = list(x.shape)
+        shape[axis] = length
+        return jnp.zeros(shape, x.dtype)
+    x = lax.slice_in_dim(x, lo, hi, axis=axis)
+    config = [(0, 0, 0)] * x.ndim
+    config[axis] = (lo - start, start + length - hi, 0)
+    return lax.pad(x, jnp.zeros((), x.dtype), config)
+
+
+def _phases(size: int, taps: int, stride: int, dilation: int, lo: int, out: int):
+    """Per output phase `rho`: None (no taps or no outputs) or (taps, start, length, dilation).
+
+    Output `a * stride + rho` (full index `o = a * s + rho + lo`) sums
+    `x[(o - t * dilation) / s] * w[t]` over the taps with `t * dilation = o (mod s)`;
+    those taps are evenly spaced, so with the sub-kernel flipped this is a
+    stride-1 correlation of `x[start:start + length]` with dilation `d / gcd(d, s)`.
+    """
+    del size
+    s, d = stride, dilation
+    step = s // math.gcd(d, s)
+    sub_dilation = d // math.gcd(d, s)
+    result = []
+    for rho in range(s):
+        n = max(0, -(-(out - rho) // s))
+        r, c = (rho + lo) % s, (rho + lo) // s
+        first = next((t for t in range(taps) if (t * d) % s == r), None)
+        if first is None or n == 0:
+            result.append(None)
+            continue
+        sel = tuple(range(first, taps, step))
+        m0 = (first * d - r) // s
+        start = c - m0 - (len(sel) - 1) * sub_dilation
+        result.append((sel, start, n + (len(sel) - 1) * sub_dilation, sub_dilation, n))
+    return result
+
+
+def _transpose_zeros(x, kernel, lo, out, *, stride, dilation, groups, dn, precision,
+                     preferred_element_type):
+    """Zero-mode transposed convolution of batched `x`, cropping `lo` and keeping `out`.
+
+    `kernel` is `(*k, C // G, O)`, the forward kernel from the output's O
+    channels' point of view, flipped per phase below.
+    """
+    nsp = len(stride)
+    spatial = dn.lhs_spec[2:]
+    ksize = kernel.shape[:nsp]
+    plans = [
+        _phases(x.shape[spatial[a]], ksize[a], stride[a], dilation[a], lo[a], out[a])
+        for a in range(nsp)
+    ]
+    blocks_per_axis = [-(-o // s) for o, s in zip(out, stride)]
+    out_channels = kernel.shape[-1]
+    dtype = preferred_element_type or jnp.result_type(x, kernel)
+    internal = lax.ConvDimensionNumbers(
+        lhs_spec=dn.lhs_spec, rhs_spec=dimension_numbers(nsp, True).rhs_spec,
+        out_spec=dn.out_spec,
+    )
+    block_shape = list(x.shape)
+    block_shape[dn.out_spec[1]] = out_channels
+    for a in range(nsp):
+        block_shape[spatial[a]] = blocks_per_axis[a]
+    blocks = []
+    for combo in itertools.product(*(range(s) for s in stride)):
+        plan = [plans[a][rho] for a, rho in enumerate(combo)]
+        if any(p is None for p in plan):
+            blocks.append(jnp.zeros(block_shape, dtype))
+            continue
+        xs, ks = x, kernel
+        for a, (sel, start, length, _, _) in enumerate(plan):
+            xs = _window(xs, spatial[a], start, length)
+            ks = lax.slice_in_dim(ks, sel[0], sel[-1] + 1, sel[1] - sel[0] if len(sel) > 1
+                                  else 1, axis=a)
+        ks = lax.rev(ks, tuple(range(nsp)))
+        y = lax.conv_general_dilated(
+            xs, ks, window_strides=(1,) * nsp, padding=((0, 0),) * nsp,
+            rhs_dilation=tuple(p[3] for p in plan), dimension_numbers=internal,
+            feature_group_count=groups, precision=precision,
+            preferred_element_type=preferred_element_type,
+        )
+        config = [(0, 0, 0)] * y.ndim
+        for a, p in enumerate(plan):
+            config[spatial[a]] = (0, blocks_per_axis[a] - p[4], 0)
+        blocks.append(lax.pad(y, jnp.zeros((), y.dtype), config).astype(dtype))
+    if len(blocks) == 1:
+        y = blocks[0]
+    else:
+        # (s_1, ..., s_n, *block) -> every spatial axis followed by its phase axis.
+        stacked = jnp.stack(blocks).reshape(*stride, *block_shape)
+        order, merged = [], list(block_shape)
+        for b in range(len(block_shape)):
+            order.append(nsp + b)
+            if b in spatial:
+                a = spatial.index(b)
+                order.append(a)
+                merged[b] *= stride[a]
+        y = jnp.transpose(stacked, order).reshape(merged)
+    index = [slice(None)] * y.ndim
+    for a in range(nsp):
+        index[spatial[a]] = slice(0, out[a])
+    return y[tuple(index)]
+
+
+def _fold(y: jax.Array, axis: int, lo: int, size: int) -> jax.Array:
+    """Adds the full output onto an axis of `size` modulo `size`, index `lo` landing on 0."""
+    full = y.shape[axis]
+    before = (-lo) % size
+    blocks = -(-(before + full) // size)
+    config = [(0, 0, 0)] * y.ndim
+    config[axis] = (before, blocks * size - before - full, 0)
+    y = lax.pad(y, jnp.zeros((), y.dtype), config)
+    shape = list(y.shape)
+    shape[axis: axis + 1] = [blocks, size]
+    return y.reshape(shape).sum(axis)
+
+
+@partial(
+    jax.jit,
+    static_argnames=(
+        "stride", "crops", "out", "modes", "dilation", "groups", "channels_last", "precision",
+        "preferred_element_type",
+    ),
+)
+def conv_transpose_validated(
+    x: jax.Array,
+    kernel: jax.Array,
+    bias: jax.Array | None,
+    *,
+    stride: tuple[int, ...],
+    crops: tuple[tuple[int, int], ...],
+    out: tuple[int, ...],
+    modes: tuple[str, ...],
+    dilation: tuple[int, ...],
+    groups: int,
+    channels_last: bool,
+    precision: Any,
+    preferred_element_type: Any,
+) -> jax.Array:
+    """The transposed convolution of a batched `x`, with arguments already checked."""
+    nsp = len(stride)
+    dn = dimension_numbers(nsp, channels_last)
+    spatial = dn.lhs_spec[2:]
+    if not channels_last:  # (C, O // G, *k) -> (*k, O // G, C)
+        kernel = jnp.transpose(kernel, (*range(2, nsp + 2), 1, 0))
+    # (*k, O // G, C) -> (*k, C // G, O): the grouped forward kernel of each phase.
+    ksize, og, c = kernel.shape[:nsp], kernel.shape[nsp], kernel.shape[nsp + 1]
+    kernel = kernel.reshape(*ksize, og, groups, c // groups)
+    kernel = jnp.swapaxes(kernel, nsp, nsp + 2).reshape(*ksize, c // groups, groups * og)
+
+    lo_core, out_core, widths = [], [], [(0, 0)] * x.ndim
+    for a, (size, k, s, d, (lo, _), o, mode) in enumerate(
+        zip((x.shape[i] for i in spatial), ksize, stride, dilation, crops, out, modes)
+    ):
+        eff = effective_kernel_size(k, d)
+        if mode == "circular":  # the full output, folded below
+            lo_core.append(0)
+            out_core.append((size - 1) * s + eff)
+        elif mode == "zeros":
+            lo_core.append(lo)
+            out_core.append(o)
+        else:  # extend the input to every element an output reads
+            first, last = -((eff - 1 - lo) // s), (lo + o - 1) // s
+            ext = (max(-first, 0), max(last - size + 1, 0))
+            widths[spatial[a]] = ext
+            lo_core.append(lo + ext[0] * s)
+            out_core.append(o)
+    if any(w != (0, 0) for w in widths):
+        axis_modes = ["zeros"] * x.ndim
+        for a, m in enumerate(modes):
+            axis_modes[spatial[a]] = m if m not in ("zeros", "circular") else "zeros"
+        x = pad_validated(x, jnp.zeros((), x.dtype), widths=tuple(widths),
+                          modes=tuple(axis_modes))
+    y = _transpose_zeros(
+        x, kernel, tuple(lo_core), tuple(out_core), stride=stride, dilation=dilation,
+        groups=groups, dn=dn, precision=precision,
+        preferred_element_type=preferred_element_type,
+    )
+    for a, ((lo, _), o, mode) in enumerate(zip(crops, out, modes)):
+        if mode == "circular":
+            y = _fold(y, spatial[a], lo, o)
+    if bias is not None:
+        shape = [1] * y.ndim
+        shape[dn.out_spec[1]] = -1
+        y = y + bias.astype(y.dtype).reshape(shape)
+    return y
+
+
+def _shape_text(a: jax.Array) -> str:
+    return str(tuple(a.shape))
+
+
+def conv_transpose(
+    x: ArrayLike,
+    kernel: ArrayLike,
+    bias: ArrayLike | None = None,
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: PaddingLike = 0,
+    output_padding: int | Sequence[int] = 0,
+    padding_mode: ModeLike = "zeros",
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    channels_last: bool = True,
+    precision: Any = None,
+    preferred_element_type: Any = None,
+) -> jax.Array:
+    """N-dimensional transposed convolution with PyTorch's and Keras's padding specs.
+
+    Layouts (`k` the kernel's spatial shape, `C` input and `O` output channels,
+    `G` groups); the kernel is in both layouts the kernel of the forward
+    `jaxpad.conv` from `O` to `C` channels that this operation transposes:
+
+    - `channels_last=True` (Flax, TF): `x` is `(N, *spatial, C)` or `(*spatial, C)`;
+      `kernel` is `(*k, O // G, C)`, as `flax.linen.ConvTranspose(transpose_kernel=True)`.
+    - `channels_last=False` (PyTorch): `x` is `(N, C, *spatial)` or `(C, *spatial)`;
+      `kernel` is `(C, O // G, *k)`, `torch.nn.ConvTransposeNd.weight` as it is.
+
+    With `eff = dilation * (k - 1) + 1`, the full transposed convolution of an
+    axis of size `i` has `(i - 1) * stride + eff` elements; `padding` crops it:
+
+    - an int, one int per axis or `(lo, hi)` pairs: PyTorch's meaning, output
+      `(i - 1) * stride - lo - hi + eff + output_padding`.
+    - 'same': Keras's, output `i * stride` (+ `output_padding`).
+    - 'valid': Keras's, output `i * stride + max(eff - stride, 0)`.
+
+    `output_padding` adds elements at the end (as PyTorch, each smaller than
+    the stride or the dilation of its axis).
+
+    `padding_mode` (one, or one per spatial axis):
+
+    - 'zeros': PyTorch's `ConvTransposeNd` (the input is zero outside itself).
+    - 'circular': the exact adjoint of `jaxpad.conv(..., padding_mode='circular')`
+      with the same kernel, stride, dilation and `padding`: the full output is
+      wrapped onto the output size, position `lo` landing on 0 (periodic
+      upsampling; `output_padding` picks the size the forward conv came from).
+    - 'reflect', 'replicate', 'symmetric': the transposed convolution of the
+      input extended without end by that mode (numpy's repeated reflection),
+      cropped to the requested output. So the border outputs see the taps a
+      continued input would give them: with stride 2, kernel `1 1 1` and
+      padding 1 on `x = 1 2`, 'replicate' extends to `... 1 1 | 1 2 | 2 2 ...`
+      and gives `1 3 2 4` where 'zeros' gives `1 3 2 2`.
+
+    Args:
+      x: the input, batched or not, in the layout chosen by `channels_last`.
+      kernel: the weights, see above; its rank fixes the number of spatial axes.
+      bias: optional, shape `(O,)`.
+      stride: an int or one per spatial axis, >= 1.
+      padding: 'same', 'valid', an int, one int per axis or one `(lo, hi)`
+        pair per axis, see above.
+      output_padding: an int or one per axis, >= 0 and smaller than the stride
+        or the dilation.
+      padding_mode: 'zeros', 'circular', 'reflect', 'replicate' or 'symmetric'
+        (aliases 'wrap', 'edge'), or one per spatial axis.
+      dilation: the kernel dilation, an int or one per spatial axis, >= 1.
+      groups: feature groups; must divide the input and output channels.
+      channels_last: layout switch, see above.
+      precision: passed to `lax.conv_general_dilated`.
+      preferred_element_type: passed to `lax.conv_general_dilated`.
+
+    Returns:
+      The output, batched iff `x` was, in the layout of `x`.
+
+    Raises:
+      ValueError: wrong ranks, channels not matching the kernel, groups not
+        dividing the channels, a bad padding spec, mode or `output_padding`,
+        or an empty output.
+      TypeError: non-integer sizes or a non-bool `channels_last`.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxpad
+      >>> x = jnp.array([1.0, 2.0]).reshape(1, 2, 1)  # (N, W, C)
+      >>> k = jnp.ones((3, 1, 1))                      # (W, O, C)
+      >>> jaxpad.conv_transpose(x, k, stride=2)[0, :, 0].tolist()
+      [1.0, 1.0, 3.0, 2.0, 2.0]
+      >>> jaxpad.conv_transpose(x, k, stride=2, padding=1, output_padding=1,
+      ...                       padding_mode="replicate")[0, :, 0].tolist()
+      [1.0, 3.0, 2.0, 4.0]
+    """
+    x, kernel = jnp.asarray(x), jnp.asarray(kernel)
+    nsp = kernel.ndim - 2
+    if nsp < 1:
+        raise ValueError(
+            f"`kernel` must have rank >= 3 (spatial axes plus two channel axes); "
+            f"got shape {_shape_text(kernel)}."
+        )
+    if x.ndim not in (nsp + 1, nsp + 2):
+        raise ValueError(
+            f"`x` must have rank {nsp + 2} (batched) or {nsp + 1} (unbatched) for a {nsp}-D "
+            f"kernel of shape {_shape_text(kernel)}; got shape {_shape_text(x)}."
+        )
+    if not isinstance(channels_last, bool):
+        raise TypeError(f"`channels_last` must be a bool; got {channels_last!r}.")
+    batched = x.ndim == nsp + 2
+    if not batched:
+        x = x[None]
+    dn = dimension_numbers(nsp, channels_last)
+    spatial_shape = tuple(x.shape[a] for a in dn.lhs_spec[2:])
+    channels = x.shape[dn.lhs_spec[1]]
+    if channels_last:
+        kernel_size, k_in, k_out = kernel.shape[:nsp], kernel.shape[-1], kernel.shape[-2]
+    else:
+        kernel_size, k_in, k_out = kernel.shape[2:], kernel.shape[0], kernel.shape[1]
+    groups = as_int(groups, "groups")
+    if groups < 1:
+        raise ValueError(f"`groups` must be >= 1; got {groups}.")
+    if channels % groups:
+        raise ValueError(
+            f"`groups` must divide the input channels; got groups={groups} with {channels} "
+            f"input channels."
+        )
+    if channels != k_in:
+        raise ValueError(
+            f"`x` has {channels} channels but `kernel` of shape {_shape_text(kernel)} expects "
+            f"{k_in} ({'(*k, O // G, C)' if channels_last else '(C, O // G, *k)'} layout)."
+        )
+    stride_t = canonical_ints(stride, nsp, "stride")
+    dilation_t = canonical_ints(dilation, nsp, "dilation")
+    modes = canonical_modes(padding_mode, nsp, "padding_mode")
+    for m in modes:
+        if m not in _TRANSPOSE_MODES:
+            raise ValueError(
+                f"`padding_mode` of a transposed convolution must be one of "
+                f"{', '.join(map(repr, _TRANSPOSE_MODES))}; got {padding_mode!r}."
+            )
+    crops = transpose_padding(padding, spatial_shape, kernel_size, stride_t, dilation_t)
+    out = conv_transpose_output_shape(spatial_shape, kernel_size, stride_t, padding, dilation_t,
+                                      output_padding)
+    if any(m != "zeros" for m in modes):
+        check_widths(spatial_shape, [(1, 1)] * nsp, modes, "repeat", axes=dn.lhs_spec[2:])
+    if bias is not None:
+        bias = jnp.asarray(bias)
+        if bias.shape != (k_out * groups,):
+            raise ValueError(
+                f"`bias` must have shape ({k_out * groups},) (the output channels); "
+                f"got {_shape_text(bias)}."
+            )
+    dtype = jnp.result_type(x, kernel)
+    y = conv_transpose_validated(
+        x.astype(dtype), kernel.astype(dtype), bias,
+        stride=stride_t, crops=crops, out=out, modes=modes, dilation=dilation_t,
+        groups=groups, channels_last=channels_last, precision=precision,
+        preferred_element_type=preferred_element_type,
+    )
+    return y if batched else y[0]

@@ -1,0 +1,380 @@
+"""`jaxpad.conv_transpose` against a NumPy reference, PyTorch, Keras, Flax and its adjoint."""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import reference
+from helpers import assert_close, examples, requires_torch, torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import jaxpad
+
+HIGHEST = jax.lax.Precision.HIGHEST
+MODES = ("zeros", "reflect", "replicate", "symmetric", "circular")
+
+
+def _rand(shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def _to_last(x, w):
+    """NC*/(C, O/G, *k) arrays as N*C/(*k, O/G, C)."""
+    nsp = w.ndim - 2
+    return np.moveaxis(x, 1, -1), np.transpose(w, (*range(2, nsp + 2), 1, 0))
+
+
+# ------------------------------------------------------------------------ the NumPy oracle
+
+
+def conv_transpose_reference(x, w, b, stride, crops, out, modes, dilation, groups):
+    """Channels-first transposed convolution by scattering every input element.
+
+    x: (N, C, *spatial); w: (C, O // groups, *k). Non-circular modes: the input is
+    extended by its mode (zeros for 'zeros') over every index an output reads,
+    each `x[i] * w[t]` lands on full position `i * s + t * d`, and the crop keeps
+    `lo .. lo + out`. Circular: the full output wrapped modulo `out`, `lo` on 0.
+    """
+    x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
+    nsp = w.ndim - 2
+    ksize, eff = w.shape[2:], [d * (k - 1) + 1 for k, d in zip(w.shape[2:], dilation)]
+    firsts, ext = [], x
+    for a in range(nsp):
+        size, s, (lo, _), o = x.shape[2 + a], stride[a], crops[a], out[a]
+        first, last = (0, size - 1) if modes[a] == "circular" else (
+            min(-((eff[a] - 1 - lo) // s), 0), max((lo + o - 1) // s, size - 1))
+        idx = np.arange(first, last + 1)
+        if modes[a] == "zeros":
+            taken = np.take(ext, np.clip(idx, 0, size - 1), axis=2 + a)
+            mask = ((idx >= 0) & (idx < size)).reshape([-1] + [1] * (nsp - 1 - a))
+            ext = taken * mask
+        elif modes[a] != "circular":
+            src = [reference.source_index(int(j), size, modes[a]) for j in idx]
+            ext = np.take(ext, np.asarray(src, np.int64), axis=2 + a)
+        firsts.append(first)
+    n, c = x.shape[:2]
+    og = w.shape[1]
+    cg = c // groups
+    esize = ext.shape[2:]
+    full = np.zeros((n, og * groups, *[(e - 1) * s + f for e, s, f in zip(esize, stride, eff)]))
+    for offset in itertools.product(*(range(k) for k in ksize)):
+        window = tuple(
+            slice(offset[a] * dilation[a], offset[a] * dilation[a] + (esize[a] - 1) * stride[a] + 1,
+                  stride[a])
+            for a in range(nsp)
+        )
+        for g in range(groups):
+            patch = ext[:, g * cg:(g + 1) * cg]
+            wk = w[(slice(g * cg, (g + 1) * cg), slice(None), *offset)]
+            full[(slice(None), slice(g * og, (g + 1) * og), *window)] += np.einsum(
+                "nc...,co->no...", patch, wk)
+    y = full
+    for a in range(nsp):
+        (lo, _), o, first = crops[a], out[a], firsts[a]
+        axis = 2 + a
+        if modes[a] == "circular":
+            folded = np.zeros((*y.shape[:axis], o, *y.shape[axis + 1:]))
+            for j in range(y.shape[axis]):
+                np.moveaxis(folded, axis, 0)[(j - lo) % o] += np.moveaxis(y, axis, 0)[j]
+            y = folded
+        else:
+            start = lo - first * stride[a]
+            stop = start + o
+            if stop > y.shape[axis]:
+                widths = [(0, 0)] * y.ndim
+                widths[axis] = (0, stop - y.shape[axis])
+                y = np.pad(y, widths)
+            y = np.take(y, np.arange(start, stop), axis=axis)
+    if b is not None:
+        y = y + np.asarray(b, np.float64).reshape(1, -1, *([1] * nsp))
+    return y
+
+
+def _crops_and_out(padding, shape, k, s, d, op):
+    """Independent spec -> crops: PyTorch's pairs, Keras's 'same'/'valid' output sizes."""
+    eff = [di * (ki - 1) + 1 for ki, di in zip(k, d)]
+    if padding == "same":
+        outs = [i * si for i, si in zip(shape, s)]
+        totals = [e - si for e, si in zip(eff, s)]
+        crops = [(t // 2, t - t // 2) if t >= 0 else (0, t) for t in totals]
+    elif padding == "valid":
+        outs = [i * si + max(e - si, 0) for i, si, e in zip(shape, s, eff)]
+        crops = [(0, min(e - si, 0)) for e, si in zip(eff, s)]
+    else:
+        crops = [(p, p) if isinstance(p, int) else tuple(p) for p in padding]
+        outs = [(i - 1) * si + e - lo - hi for i, si, e, (lo, hi) in zip(shape, s, eff, crops)]
+    return crops, [o + p for o, p in zip(outs, op)]
+
+
+@st.composite
+def configs(draw, modes=MODES, rank=None):
+    nsp = draw(st.sampled_from((1, 2, 3))) if rank is None else rank
+    groups = draw(st.sampled_from((1, 2)))
+    k = draw(st.lists(st.integers(1, 4), min_size=nsp, max_size=nsp))
+    s = draw(st.lists(st.integers(1, 3), min_size=nsp, max_size=nsp))
+    d = draw(st.lists(st.integers(1, 2), min_size=nsp, max_size=nsp))
+    shape = draw(st.lists(st.integers(1, 5 if nsp == 3 else 7), min_size=nsp, max_size=nsp))
+    op = [draw(st.integers(0, max(si, di) - 1)) for si, di in zip(s, d)]
+    padding = draw(st.one_of(
+        st.just("same"), st.just("valid"), st.integers(0, 3),
+        st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=nsp, max_size=nsp),
+    ))
+    mode = draw(st.sampled_from(modes))
+    crops, out = _crops_and_out(
+        [padding] * nsp if isinstance(padding, int) else padding, shape, k, s, d, op)
+    assume(all(o >= 1 for o in out))
+    return dict(nsp=nsp, groups=groups, k=k, s=s, d=d, shape=shape, op=op, padding=padding,
+                mode=mode, crops=crops, out=out)
+
+
+def _arrays(c, seed=0):
+    g = c["groups"]
+    x = _rand((2, 2 * g, *c["shape"]), seed)
+    w = _rand((2 * g, 3, *c["k"]), seed + 1)
+    b = _rand((3 * g,), seed + 2)
+    return x, w, b
+
+
+def _call(c, x, w, b, channels_last=False):
+    if channels_last:
+        x, w = _to_last(x, w)
+    y = jaxpad.conv_transpose(
+        x, w, b, stride=c["s"], padding=c["padding"], output_padding=c["op"],
+        padding_mode=c["mode"], dilation=c["d"], groups=c["groups"],
+        channels_last=channels_last, precision=HIGHEST)
+    return np.moveaxis(np.asarray(y), -1, 1) if channels_last else y
+
+
+@settings(max_examples=examples(120))
+@given(c=configs(), channels_last=st.booleans())
+def test_matches_the_numpy_reference(c, channels_last):
+    x, w, b = _arrays(c)
+    expected = conv_transpose_reference(x, w, b, c["s"], c["crops"], c["out"],
+                                        [c["mode"]] * c["nsp"], c["d"], c["groups"])
+    got = _call(c, x, w, b, channels_last)
+    assert got.shape == expected.shape
+    assert_close(got, expected)
+
+
+def test_documented_replicate_example():
+    x = np.array([1.0, 2.0], np.float32).reshape(1, 1, 2)
+    w = np.ones((1, 1, 3), np.float32)
+    for mode, expected in (("zeros", [1, 3, 2, 2]), ("replicate", [1, 3, 2, 4])):
+        y = jaxpad.conv_transpose(x, w, stride=2, padding=1, output_padding=1,
+                                  padding_mode=mode, channels_last=False)
+        assert y[0, 0].tolist() == expected
+
+
+def test_modes_per_axis_match_the_reference():
+    x, w, b = _rand((1, 2, 5, 4)), _rand((2, 3, 3, 2), 1), None
+    modes = ("reflect", "circular")
+    y = jaxpad.conv_transpose(x, w, stride=(2, 3), padding=1, output_padding=(1, 0),
+                              padding_mode=modes, channels_last=False, precision=HIGHEST)
+    crops, out = _crops_and_out([1, 1], (5, 4), (3, 2), (2, 3), (1, 1), (1, 0))
+    assert_close(y, conv_transpose_reference(x, w, b, (2, 3), crops, out, modes, (1, 1), 1))
+
+
+# ----------------------------------------------------------------------- PyTorch parity
+
+
+def _torch_fn(nsp):
+    return getattr(torch.nn.functional, f"conv_transpose{nsp}d")
+
+
+@requires_torch
+@settings(max_examples=examples(100))
+@given(c=configs(modes=("zeros",)).filter(lambda c: not isinstance(c["padding"], str)
+                                          and all(lo == hi for lo, hi in c["crops"])),
+       channels_last=st.booleans())
+def test_matches_torch_forward_and_gradients(c, channels_last):
+    x, w, b = _arrays(c)
+    padding = [lo for lo, _ in c["crops"]]
+    xt, wt, bt = (torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (x, w, b))
+    yt = _torch_fn(c["nsp"])(xt, wt, bt, stride=c["s"], padding=padding,
+                             output_padding=c["op"], groups=c["groups"], dilation=c["d"])
+    cot = _rand(tuple(yt.shape), 7)
+    (yt * torch.tensor(cot, dtype=torch.float64)).sum().backward()
+
+    def loss(x, w, b):
+        return jnp.sum(_jax_call(c, x, w, b, channels_last) * cot)
+
+    y = _jax_call(c, x, w, b, channels_last)
+    assert y.shape == tuple(yt.shape)
+    assert_close(y, yt.detach().numpy())
+    grads = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))(x, w, b)
+    for got, t in zip(grads, (xt, wt, bt)):
+        assert_close(got, t.grad.numpy())
+
+
+def _jax_call(c, x, w, b, channels_last):
+    """Like `_call` but differentiable with respect to channels-first `x` and `w`."""
+    if channels_last:
+        nsp = c["nsp"]
+        x, w = jnp.moveaxis(x, 1, -1), jnp.transpose(w, (*range(2, nsp + 2), 1, 0))
+    y = jaxpad.conv_transpose(
+        x, w, b, stride=c["s"], padding=[lo for lo, _ in c["crops"]],
+        output_padding=c["op"], dilation=c["d"], groups=c["groups"],
+        channels_last=channels_last, precision=HIGHEST)
+    return jnp.moveaxis(y, -1, 1) if channels_last else y
+
+
+@requires_torch
+@pytest.mark.parametrize("nsp", [1, 2, 3])
+def test_torch_module_weights_work_as_they_are(nsp):
+    module = getattr(torch.nn, f"ConvTranspose{nsp}d")(
+        4, 6, 3, stride=2, padding=1, output_padding=1, groups=2, dilation=1)
+    x = _rand((1, 4, *([4] * nsp)))
+    expected = module(torch.tensor(x)).detach().numpy()
+    got = jaxpad.conv_transpose(
+        x, module.weight.detach().numpy(), module.bias.detach().numpy(), stride=2, padding=1,
+        output_padding=1, groups=2, channels_last=False, precision=HIGHEST)
+    assert_close(got, expected)
+
+
+# ---------------------------------------------------------------- circular: the adjoint
+
+
+@settings(max_examples=examples(60))
+@given(data=st.data(), nsp=st.sampled_from((1, 2)), groups=st.sampled_from((1, 2)))
+def test_circular_is_the_adjoint_of_the_circular_conv(data, nsp, groups):
+    k = data.draw(st.lists(st.integers(1, 4), min_size=nsp, max_size=nsp))
+    s = data.draw(st.lists(st.integers(1, 3), min_size=nsp, max_size=nsp))
+    d = data.draw(st.lists(st.integers(1, 2), min_size=nsp, max_size=nsp))
+    n = data.draw(st.lists(st.integers(1, 8), min_size=nsp, max_size=nsp))
+    pads = [data.draw(st.tuples(st.integers(0, ni), st.integers(0, ni))) for ni in n]
+    eff = [di * (ki - 1) + 1 for ki, di in zip(k, d)]
+    assume(all(ni + lo + hi >= e for ni, (lo, hi), e in zip(n, pads, eff)))
+    op = [(ni + lo + hi - e) % si for ni, (lo, hi), e, si in zip(n, pads, eff, s)]
+    w = _rand((*k, 2, 3 * groups))  # forward HWIO: 2 * groups channels in, 3 * groups out
+    z = jnp.zeros((1, *n, 2 * groups))
+
+    def forward(z):
+        return jaxpad.conv(z, w, stride=s, padding=pads, padding_mode="circular", dilation=d,
+                           groups=groups, precision=HIGHEST, impl="pad")
+
+    y = forward(z)
+    cot = _rand(y.shape, 2)
+    (expected,) = jax.linear_transpose(forward, z)(cot)
+    got = jaxpad.conv_transpose(cot, w, stride=s, padding=pads, output_padding=op,
+                                padding_mode="circular", dilation=d, groups=groups,
+                                precision=HIGHEST)
+    assert got.shape == expected.shape
+    assert_close(got, expected)
+
+
+def test_circular_same_is_periodic_upsampling():
+    x, w = _rand((1, 4, 1)), _rand((3, 1, 1), 1)
+    y = jaxpad.conv_transpose(x, w, stride=2, padding="same", padding_mode="circular")
+    shifted = jaxpad.conv_transpose(jnp.roll(x, 1, axis=1), w, stride=2, padding="same",
+                                    padding_mode="circular")
+    assert_close(shifted, jnp.roll(y, 2, axis=1))
+
+
+# ------------------------------------------------------------------ Keras and Flax parity
+
+
+@pytest.fixture(scope="module")
+def keras():
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras", reason="keras is not installed: TF semantics not checked")
+    if keras.backend.backend() != "torch":
+        pytest.skip(f"keras runs on the {keras.backend.backend()} backend, not torch")
+    return keras
+
+
+KERAS_CASES = [
+    # rank, size, kernel, stride, dilation, padding
+    (1, 7, 3, 2, 1, "same"),
+    (1, 6, 4, 2, 1, "same"),
+    (1, 5, 1, 3, 1, "same"),
+    (1, 5, 2, 3, 1, "valid"),
+    (1, 6, 3, 1, 2, "same"),
+    (2, 5, 3, 2, 1, "same"),
+    (2, 4, 4, 2, 1, "valid"),
+    (2, 5, 5, 3, 1, "same"),
+    (3, 3, 3, 2, 1, "same"),
+    (3, 3, 2, 2, 1, "valid"),
+]
+
+
+@pytest.mark.parametrize("rank, size, k, stride, dilation, padding", KERAS_CASES)
+def test_same_and_valid_match_keras(keras, rank, size, k, stride, dilation, padding):
+    x = _rand((2, *([size] * rank), 2))
+    w = _rand((*([k] * rank), 3, 2), 1)  # keras: (*k, filters, in_channels)
+    b = _rand((3,), 2)
+    layer = getattr(keras.layers, f"Conv{rank}DTranspose")(
+        3, k, strides=stride, padding=padding, dilation_rate=dilation)
+    layer.build(x.shape)
+    layer.set_weights([w, b])
+    expected = keras.ops.convert_to_numpy(layer(x))
+    got = jaxpad.conv_transpose(x, w, b, stride=stride, padding=padding, dilation=dilation,
+                                precision=HIGHEST)
+    assert got.shape == expected.shape
+    assert_close(got, expected)
+
+
+@pytest.mark.parametrize("padding, k, stride", [("SAME", 3, 2), ("SAME", 4, 2), ("VALID", 3, 2),
+                                                ("SAME", 2, 3), ("VALID", 1, 2)])
+def test_same_and_valid_match_flax_transpose_kernel(padding, k, stride):
+    linen = pytest.importorskip("flax.linen")
+    x = _rand((1, 5, 6, 2))
+    module = linen.ConvTranspose(3, (k, k), strides=(stride, stride), padding=padding,
+                                 transpose_kernel=True, precision=HIGHEST)
+    params = module.init(jax.random.key(0), x)
+    expected = module.apply(params, x)
+    p = params["params"]
+    got = jaxpad.conv_transpose(x, p["kernel"], p["bias"], stride=stride, padding=padding.lower(),
+                                precision=HIGHEST)
+    assert got.shape == expected.shape
+    assert_close(got, expected)
+
+
+# ------------------------------------------------------------ transformations and errors
+
+
+def test_unbatched_jit_and_vmap():
+    x, w = _rand((5, 6, 2)), _rand((3, 3, 3, 2), 1)
+    batched = jaxpad.conv_transpose(x[None], w, stride=2, padding=1)
+    assert_close(jaxpad.conv_transpose(x, w, stride=2, padding=1), batched[0])
+    f = jax.jit(lambda x: jaxpad.conv_transpose(x, w, stride=2, padding=1))
+    assert_close(jax.vmap(f)(x[None]), batched)
+
+
+ERRORS = [
+    (dict(stride=2, output_padding=2), "`output_padding` must be smaller than the stride"),
+    (dict(stride=1, dilation=1, output_padding=1), "`output_padding` must be smaller"),
+    (dict(padding_mode="constant"), "`padding_mode` of a transposed convolution must be"),
+    (dict(padding_mode="mirror"), "`padding_mode` must be one of"),
+    (dict(padding="causal"), "`padding` of a transposed convolution must be 'same'"),
+    (dict(padding=-1), "`padding` must be >= 0"),
+    (dict(padding=4), "The output would be empty"),
+    (dict(groups=3), "`groups` must divide the input channels"),
+    (dict(stride=(1, 2, 3)), "`stride` must be an int or a sequence of 2 ints"),
+    (dict(channels_last=1), "`channels_last` must be a bool"),
+]
+
+
+@pytest.mark.parametrize("kwargs, message", ERRORS)
+def test_errors(kwargs, message):
+    x, w = _rand((1, 4, 4, 2)), _rand((3, 3, 3, 2), 1)
+    error = TypeError if "channels_last" in kwargs else ValueError
+    with pytest.raises(error, match=message):
+        jaxpad.conv_transpose(x, w, **kwargs)
+
+
+def test_shape_errors():
+    w = _rand((3, 3, 3, 2))
+    with pytest.raises(ValueError, match="`x` has 3 channels but `kernel`"):
+        jaxpad.conv_transpose(_rand((1, 4, 4, 3)), w)
+    with pytest.raises(ValueError, match="`x` must have rank 4"):
+        jaxpad.conv_transpose(_rand((4, 3)), w)
+    with pytest.raises(ValueError, match="`kernel` must have rank >= 3"):
+        jaxpad.conv_transpose(_rand((4, 3)), _rand((3, 3)))
+    with pytest.raises(ValueError, match=r"`bias` must have shape \(3,\)"):
+        jaxpad.conv_transpose(_rand((1, 4, 4, 2)), w, _rand((2,)))
