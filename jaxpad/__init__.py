@@ -14,6 +14,8 @@ from ._padding import conv_output_shape as conv_output_shape
 from ._padding import effective_kernel_size as effective_kernel_size
 from ._padding import resolve_padding as resolve_padding
 from ._padding import same_padding as same_padding
+from ._pool import avg_pool as avg_pool
+from ._pool import max_pool as max_pool
 
 __version__ = "0.1.0"
 
@@ -32,10 +34,12 @@ def __getattr__(name: str):
 
 __all__ = [
     "MODES",
+    "avg_pool",
     "conv",
     "conv_output_shape",
     "conv_transpose",
     "effective_kernel_size",
+    "max_pool",
     "pad",
     "resolve_padding",
     "same_padding",

@@ -9,7 +9,7 @@ import inspect
 import pytest
 
 import jaxpad
-from jaxpad import _conv, _conv_transpose, _dilated, _layers, _pad, _padding
+from jaxpad import _conv, _conv_transpose, _dilated, _layers, _pad, _padding, _pool
 
 # The Flax layers and the PyTorch converters need their optional dependencies.
 OPTIONAL = {"jaxpad.linen": ["flax"], "jaxpad.nnx": ["flax"], "jaxpad.interop": ["flax", "torch"]}
@@ -21,7 +21,9 @@ def _optional(name):
     return importlib.import_module(name)
 
 
-@pytest.mark.parametrize("module", [_padding, _pad, _conv, _conv_transpose, _dilated, _layers])
+@pytest.mark.parametrize(
+    "module", [_padding, _pad, _conv, _conv_transpose, _pool, _dilated, _layers]
+)
 def test_doctests(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted > 0
