@@ -8,17 +8,18 @@ The first term is the zero-padded convolution, which XLA runs on its fast path
 with the padding folded in. The difference `D = P(x) - Z(x)` vanishes on `x`
 itself: it lives on the frame of padded positions around it. Split the frame by
 the first spatial axis `a` on which a position lies outside `x`, at the low or
-the high end: on that piece `D` equals `P`, a thin slab read from a few rows of
-`x` along `a` (the rows the mode copies) and padded in the mode along the later
-axes only, while along earlier axes the piece lies inside `x`, so their padding
-is zero and folds into the convolution. Each piece reaches only the outputs
-whose windows overlap it, through the kernel taps that overlap it; those few
-rows are computed by small convolutions and added in place.
+the high end. On that piece `D` equals `P`: a thin slab of the few rows of `x`
+that the mode copies along `a`, padded in the modes along later axes and with
+zeros along earlier ones (there the piece lies inside `x`). Each piece reaches
+only the output rows whose windows overlap it, through the kernel taps that
+overlap it; one small strided convolution per piece computes them, and they are
+added in place.
 
 Nothing the size of the padded input is ever built: the forward pass costs the
 zero-padded convolution plus the frame, and a custom VJP keeps the backward pass
 to the zero-padded convolution's own backward plus the frame's, saving only `x`
-and the kernel.
+and the kernel. Forward-mode autodiff (`jax.jvp`) is not defined for it: use
+`impl='pad'` there.
 """
 
 from __future__ import annotations
@@ -188,12 +189,11 @@ def frame_conv(c: Config) -> Callable[[jax.Array, jax.Array], jax.Array]:
 
     def op_bwd(residuals, dy):
         x, w = residuals
-        dy_rows = [lax.slice_in_dim(dy, p.out0, p.out1, axis=out_spatial[p.axis])
-                   for p in pieces]
         dx, dw = jax.vjp(zero_conv, x, w)[1](dy)
-        for p, dy_p in zip(pieces, dy_rows):
+        for p in pieces:
+            dy_rows = lax.slice_in_dim(dy, p.out0, p.out1, axis=out_spatial[p.axis])
             _, vjp = jax.vjp(functools.partial(_piece_rows, c, p), span(x, p), w)
-            d_span, d_w = vjp(dy_p)
+            d_span, d_w = vjp(dy_rows)
             dx = _add_rows(dx, d_span, p.span[0], spatial[p.axis])
             dw = dw + d_w
         return dx, dw

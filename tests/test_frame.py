@@ -1,0 +1,154 @@
+"""The frame decomposition (`impl='frame'`): same numbers as padding first, no padded copy."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import reference
+from helpers import assert_close, examples
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import jaxpad
+
+MODES = ("reflect", "replicate", "circular", "symmetric")
+HIGHEST = jax.lax.Precision.HIGHEST
+
+
+def _both(x, w, **kw):
+    """Forward and gradients (input and kernel) of both implementations."""
+    out = {}
+    for impl in ("frame", "pad"):
+        f = partial(jaxpad.conv, impl=impl, precision=HIGHEST, **kw)
+        y, vjp = jax.vjp(f, x, w)
+        ct = jnp.asarray(np.random.default_rng(3).standard_normal(y.shape), y.dtype)
+        out[impl] = (y, *vjp(ct))
+    return out
+
+
+@st.composite
+def configs(draw):
+    rank = draw(st.integers(1, 3))
+    k = [draw(st.integers(1, 5)) for _ in range(rank)]
+    d = [draw(st.integers(1, 3)) for _ in range(rank)]
+    shape = [draw(st.integers(1, 7)) for _ in range(rank)]
+    s = [draw(st.integers(1, 3)) for _ in range(rank)]
+    spec = draw(st.sampled_from(["same", "same_lower", "full", "causal", "pairs"]))
+    padding = ([tuple(draw(st.lists(st.integers(0, 4), min_size=2, max_size=2)))
+                for _ in range(rank)] if spec == "pairs" else spec)
+    modes = [draw(st.sampled_from(MODES + ("zeros",))) for _ in range(rank)]
+    groups = draw(st.integers(1, 2))
+    return dict(rank=rank, k=k, d=d, shape=shape, s=s, padding=padding, modes=modes,
+                groups=groups, channels_last=draw(st.booleans()))
+
+
+@settings(max_examples=examples(150))
+@given(configs())
+def test_frame_equals_pad_first_forward_and_backward(c):
+    rng = np.random.default_rng(0)
+    cin, cout = 2 * c["groups"], 3 * c["groups"]
+    if c["channels_last"]:
+        x = rng.standard_normal((2, *c["shape"], cin), np.float32)
+        w = rng.standard_normal((*c["k"], 2, cout), np.float32)
+    else:
+        x = rng.standard_normal((2, cin, *c["shape"]), np.float32)
+        w = rng.standard_normal((cout, 2, *c["k"]), np.float32)
+    kw = dict(stride=c["s"], dilation=c["d"], padding=c["padding"], padding_mode=c["modes"],
+              groups=c["groups"], channels_last=c["channels_last"], oversize="repeat")
+    try:
+        jaxpad.conv(x, w, impl="pad", **kw)
+    except ValueError:  # an empty output: both refuse alike
+        with pytest.raises(ValueError, match="output would be empty"):
+            jaxpad.conv(x, w, impl="frame", **kw)
+        return
+    got = _both(jnp.asarray(x), jnp.asarray(w), **kw)
+    for a, b in zip(got["frame"], got["pad"]):
+        assert_close(a, b)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_frame_against_reference(mode, rank):
+    shape, k = [9, 6, 5][:rank], [4, 3, 2][:rank]
+    s, d = [2, 1, 3][:rank], [1, 2, 1][:rank]
+    x = np.random.default_rng(1).standard_normal((2, 3, *shape)).astype(np.float32)
+    w = np.random.default_rng(2).standard_normal((2, 3, *k)).astype(np.float32)
+    y = jaxpad.conv(x, w, stride=s, dilation=d, padding_mode=mode, channels_last=False,
+                    impl="frame", precision=HIGHEST)
+    pads = [reference.tf_same(*a) for a in zip(shape, k, s, d)]
+    assert_close(y, reference.conv_nchw(x, w, None, s, pads, [mode] * rank, d, 1))
+
+
+def test_no_padded_copy_in_the_training_step():
+    """The compiled forward+backward holds no array of the padded input's shape."""
+    x, w = jnp.zeros((2, 16, 12, 4)), jnp.zeros((3, 5, 4, 4))
+    loss = lambda impl: lambda x, w: jnp.sum(  # noqa: E731
+        jaxpad.conv(x, w, padding_mode="reflect", impl=impl) ** 2)
+    padded = r"f32\[2,18,16,4\]"
+    hlo = {impl: jax.jit(jax.grad(loss(impl), (0, 1))).lower(x, w).compile().as_text()
+           for impl in ("frame", "pad")}
+    assert re.search(padded, hlo["pad"])  # the check can see a padded copy
+    assert not re.search(padded, hlo["frame"])
+
+
+def test_vmap_jit_and_grad_of_frame():
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((3, 8, 7, 2)), jnp.float32)
+    w = jnp.asarray(np.random.default_rng(1).standard_normal((3, 3, 2, 2)), jnp.float32)
+    f = partial(jaxpad.conv, kernel=w, stride=2, padding_mode="circular", precision=HIGHEST)
+    assert_close(jax.vmap(f)(x), f(x))
+    g = jax.jit(jax.vmap(jax.grad(lambda a: jnp.sum(f(a) ** 2))))(x)
+    g_pad = jax.vmap(jax.grad(lambda a: jnp.sum(
+        jaxpad.conv(a, w, stride=2, padding_mode="circular", impl="pad",
+                    precision=HIGHEST) ** 2)))(x)
+    assert_close(g, g_pad)
+
+
+def test_forward_mode_needs_impl_pad():
+    x, w = jnp.ones((1, 5, 1)), jnp.ones((3, 1, 1))
+    f = partial(jaxpad.conv, kernel=w, padding_mode="reflect", impl="pad")
+    _, tangent = jax.jvp(f, (x,), (jnp.ones_like(x),))
+    assert tangent[0, :, 0].tolist() == [3.0] * 5
+    with pytest.raises(TypeError, match="custom_vjp"):
+        jax.jvp(partial(jaxpad.conv, kernel=w, padding_mode="reflect"), (x,), (x,))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(impl="fast"), r"`impl` must be one of 'auto', 'frame', 'pad'; got 'fast'"),
+        (dict(impl="frame", padding_mode="constant"),
+         r"impl='frame' does not take padding_mode 'constant'"),
+    ],
+)
+def test_impl_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        jaxpad.conv(jnp.ones((1, 4, 1)), jnp.ones((3, 1, 1)), **kwargs)
+
+
+def test_all_zero_pads_and_zero_modes_take_the_plain_path():
+    from jaxpad._conv import choose_impl
+
+    for impl, pads, modes, expected in [
+        ("auto", ((1, 1),), ("zeros",), "pad"),
+        ("frame", ((0, 0),), ("reflect",), "pad"),
+        ("auto", ((1, 1), (0, 0)), ("zeros", "reflect"), "pad"),
+        ("auto", ((1, 1),), ("reflect",), "frame"),
+        ("auto", ((1, 1),), ("constant",), "pad"),
+    ]:
+        assert choose_impl(impl, pads, modes) == expected, (impl, pads, modes)
+
+
+def test_stride_and_dilation_grid_of_pieces():
+    """Low and high frames reached through every tap count, including overlapping pieces."""
+    for k, s, d, n in itertools.product((2, 4), (1, 3), (1, 2), (1, 2, 5)):
+        x = np.random.default_rng(n).standard_normal((1, n, 1)).astype(np.float32)
+        w = np.random.default_rng(k).standard_normal((k, 1, 1)).astype(np.float32)
+        kw = dict(stride=s, dilation=d, padding="full", padding_mode="reflect",
+                  oversize="repeat", precision=HIGHEST)
+        assert_close(jaxpad.conv(x, w, impl="frame", **kw), jaxpad.conv(x, w, impl="pad", **kw))
