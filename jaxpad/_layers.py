@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from ._conv import conv
+from ._conv_transpose import conv_transpose
 from ._dilated import conv_input_dilated
 from ._pad import OVERSIZE, pad
 from ._padding import (
@@ -26,6 +27,8 @@ from ._padding import (
     canonical_modes,
     canonical_pad_width,
     flax_padding,
+    output_padding_ints,
+    transpose_padding,
 )
 
 
@@ -207,6 +210,133 @@ def conv_apply(
                 groups=c.groups, precision=precision,
                 preferred_element_type=preferred_element_type)
     return _spatial_call(jnp.asarray(x), len(c.kernel_size), f)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvTransposeConfig:
+    """A ConvTranspose module's hyperparameters, checked and canonical (static, hashable)."""
+
+    kernel_size: tuple[int, ...]
+    strides: tuple[int, ...]
+    padding: str | tuple[Pair, ...]
+    output_padding: tuple[int, ...]
+    padding_mode: tuple[str, ...]
+    kernel_dilation: tuple[int, ...]
+    groups: int
+    transpose_kernel: bool
+
+
+# flax.linen.ConvTranspose's strings; flax's 'CIRCULAR' has its own geometry, so it is refused.
+_FLAX_TRANSPOSE = {"SAME": "same", "VALID": "valid"}
+
+
+def conv_transpose_config(
+    *,
+    features: int,
+    kernel_size: int | Sequence[int],
+    strides: Any = 1,
+    padding: Any = "SAME",
+    output_padding: Any = 0,
+    padding_mode: Any = "zeros",
+    kernel_dilation: Any = 1,
+    feature_group_count: int = 1,
+    transpose_kernel: bool = False,
+    in_features: int | None = None,
+    features_name: str = "features",
+) -> ConvTransposeConfig:
+    """Checks a ConvTranspose module's hyperparameters and returns them canonical.
+
+    Args:
+      features: the output channels (`features` in linen, `out_features` in nnx).
+      kernel_size: an int (1-D, as in flax) or one int per spatial axis.
+      strides: None, an int or one per spatial axis.
+      padding: flax's 'SAME'/'VALID', or any `jaxpad.conv_transpose` spec.
+      output_padding: an int or one per axis, below the stride or dilation.
+      padding_mode: a `jaxpad.conv_transpose` mode, or one per spatial axis.
+      kernel_dilation: None, an int or one per spatial axis.
+      feature_group_count: the number of groups.
+      transpose_kernel: flax's kernel layout switch (see `kernel_shape_transpose`).
+      in_features: the input channels when known (nnx: at construction).
+      features_name: how the output channels are called in messages.
+
+    Returns:
+      The checked `ConvTransposeConfig`.
+
+    Raises:
+      ValueError: naming the argument, for anything jaxpad would refuse later.
+      TypeError: non-integer sizes or a non-bool `transpose_kernel`.
+
+    Example:
+      >>> from jaxpad._layers import conv_transpose_config
+      >>> conv_transpose_config(features=8, kernel_size=(3, 3), strides=2).padding
+      'same'
+    """
+    features = _positive(features, features_name)
+    sizes = _kernel_size(kernel_size)
+    n = len(sizes)
+    groups = _positive(feature_group_count, "feature_group_count")
+    check_divides(groups, features, features_name)
+    if in_features is not None:
+        check_divides(groups, _positive(in_features, "in_features"), "in_features")
+    if not isinstance(transpose_kernel, bool):
+        raise TypeError(f"`transpose_kernel` must be a bool; got {transpose_kernel!r}.")
+    strides_t = _per_axis(strides, n, "strides")
+    dilation_t = _per_axis(kernel_dilation, n, "kernel_dilation")
+    if isinstance(padding, str) and padding.isupper():
+        if padding not in _FLAX_TRANSPOSE:
+            raise ValueError(
+                f"`padding` of ConvTranspose must be flax's 'SAME' or 'VALID', or a jaxpad "
+                f"spec ('same', 'valid', ints or (lo, hi) pairs); got {padding!r}. For "
+                f"periodic upsampling pass padding_mode='circular'."
+            )
+        padding = _FLAX_TRANSPOSE[padding]
+    transpose_padding(padding, (1,) * n, sizes, strides_t, dilation_t)  # checks the spec
+    spec = padding.lower() if isinstance(padding, str) else transpose_padding(
+        padding, (1,) * n, sizes, strides_t, dilation_t)
+    extra = output_padding_ints(output_padding, strides_t, dilation_t)
+    modes = canonical_modes(padding_mode, n, "padding_mode")
+    return ConvTransposeConfig(sizes, strides_t, spec, extra, modes, dilation_t, groups,
+                               transpose_kernel)
+
+
+def kernel_shape_transpose(
+    config: ConvTransposeConfig, in_features: int, features: int
+) -> tuple[int, ...]:
+    """The kernel's shape: flax's `(*k, in, features // groups)`, or with
+    `transpose_kernel` `(*k, features // groups, in)`, jaxpad's channels-last layout."""
+    check_divides(config.groups, in_features, "in_features")
+    og = features // config.groups
+    if config.transpose_kernel:
+        return (*config.kernel_size, og, in_features)
+    return (*config.kernel_size, in_features, og)
+
+
+def conv_transpose_apply(
+    config: ConvTransposeConfig,
+    x: jax.Array,
+    kernel: jax.Array,
+    bias: jax.Array | None,
+    *,
+    precision: Any = None,
+    preferred_element_type: Any = None,
+) -> jax.Array:
+    """The ConvTranspose modules' forward pass: `jaxpad.conv_transpose` on channels-last `x`.
+
+    Without `transpose_kernel` the kernel is flax's: the lhs-dilated correlation
+    kernel, i.e. jaxpad's kernel flipped with its channel axes swapped.
+    """
+    c = config
+    nsp = len(c.kernel_size)
+    if not c.transpose_kernel:
+        kernel = jnp.swapaxes(jnp.flip(kernel, tuple(range(nsp))), -1, -2)
+
+    def f(x):
+        return conv_transpose(
+            x, kernel, bias, stride=c.strides, padding=c.padding,
+            output_padding=c.output_padding, padding_mode=c.padding_mode,
+            dilation=c.kernel_dilation, groups=c.groups, precision=precision,
+            preferred_element_type=preferred_element_type)
+    return _spatial_call(jnp.asarray(x), nsp, f)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -515,6 +515,44 @@ def transpose_padding(
     return _explicit(padding, len(shape))
 
 
+def output_padding_ints(
+    output_padding: int | Sequence[int],
+    stride: Sequence[int],
+    dilation: int | Sequence[int] = 1,
+) -> tuple[int, ...]:
+    """`output_padding` as one int per axis, each below its axis's stride or dilation.
+
+    Args:
+      output_padding: an int or one per spatial axis, >= 0.
+      stride: one int per spatial axis.
+      dilation: an int or one per spatial axis.
+
+    Returns:
+      One int per spatial axis.
+
+    Raises:
+      ValueError: a negative value, a wrong count, or a value not smaller than
+        the stride or the dilation (PyTorch's rule).
+      TypeError: non-integer entries.
+
+    Example:
+      >>> from jaxpad._padding import output_padding_ints
+      >>> output_padding_ints(1, (2, 1), dilation=(1, 2))
+      (1, 1)
+    """
+    n = len(stride)
+    extra = canonical_ints(output_padding, n, "output_padding", minimum=0)
+    dilations = canonical_ints(dilation, n, "dilation")
+    for op, s, d in zip(extra, stride, dilations):
+        if op >= max(s, d):
+            raise ValueError(
+                f"`output_padding` must be smaller than the stride or the dilation on every "
+                f"axis (as PyTorch requires); got output_padding={output_padding!r} with "
+                f"stride={tuple(stride)!r} and dilation={dilation!r}."
+            )
+    return extra
+
+
 def conv_transpose_output_shape(
     input_shape: int | Sequence[int],
     kernel_size: int | Sequence[int],
@@ -548,15 +586,7 @@ def conv_transpose_output_shape(
     """
     crops = transpose_padding(padding, input_shape, kernel_size, stride, dilation)
     shape, strides, effs = _geometry(input_shape, kernel_size, stride, dilation)
-    dilations = canonical_ints(dilation, len(shape), "dilation")
-    extra = canonical_ints(output_padding, len(shape), "output_padding", minimum=0)
-    for op, s, d in zip(extra, strides, dilations):
-        if op >= max(s, d):
-            raise ValueError(
-                f"`output_padding` must be smaller than the stride or the dilation on every "
-                f"axis (as PyTorch requires); got output_padding={output_padding!r} with "
-                f"stride={stride!r} and dilation={dilation!r}."
-            )
+    extra = output_padding_ints(output_padding, strides, dilation)
     out = tuple(
         (i - 1) * s + e - lo - hi + op
         for i, s, e, (lo, hi), op in zip(shape, strides, effs, crops, extra)

@@ -1,4 +1,4 @@
-"""PyTorch -> jaxpad: convert `torch.nn.Conv{1,2,3}d` layers and whole state dicts.
+"""PyTorch -> jaxpad: convert `torch.nn.Conv{1,2,3}d`, `ConvTranspose{1,2,3}d` and state dicts.
 
 torch (and flax, for the modules) are imported inside the functions, so this
 module imports with jax alone. Layouts: PyTorch is channels-first (input
@@ -45,13 +45,14 @@ def _conv_kernel(weight: jax.Array) -> jax.Array:
 
 
 def _conv_arguments(module: Any) -> tuple[dict[str, Any], jax.Array, jax.Array | None]:
-    """The jaxpad Conv keyword arguments, kernel and bias of a torch ConvNd."""
+    """The jaxpad Conv/ConvTranspose keyword arguments, kernel and bias of a torch module."""
     torch = _torch()
     convs = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
-    if not isinstance(module, convs):
+    transposed = (torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d)
+    if not isinstance(module, convs + transposed):
         raise TypeError(
-            f"`module` must be a torch.nn.Conv1d, Conv2d or Conv3d; got {type(module).__name__}"
-            f" (transposed convolutions are not converted)."
+            f"`module` must be a torch.nn.Conv1d, Conv2d, Conv3d, ConvTranspose1d, "
+            f"ConvTranspose2d or ConvTranspose3d; got {type(module).__name__}."
         )
     if isinstance(module.weight, torch.nn.parameter.UninitializedParameter):
         raise ValueError(
@@ -61,6 +62,7 @@ def _conv_arguments(module: Any) -> tuple[dict[str, Any], jax.Array, jax.Array |
     padding = module.padding
     if not isinstance(padding, str):
         padding = tuple(int(p) for p in padding)
+    # Conv: (O, I, *k) -> (*k, I, O); ConvTranspose: (C, O // G, *k) -> (*k, O // G, C).
     kernel = _conv_kernel(_to_jax(module.weight))
     bias = None if module.bias is None else _to_jax(module.bias)
     kwargs = dict(
@@ -73,6 +75,9 @@ def _conv_arguments(module: Any) -> tuple[dict[str, Any], jax.Array, jax.Array |
         use_bias=bias is not None,
         param_dtype=kernel.dtype,
     )
+    if isinstance(module, transposed):  # PyTorch's crops, in jaxpad.conv_transpose's layout
+        kwargs.update(output_padding=tuple(int(p) for p in module.output_padding),
+                      transpose_kernel=True)
     return kwargs, kernel, bias
 
 
@@ -83,6 +88,10 @@ def linen_from_torch(module: Any, *, precision: Any = None) -> tuple[Any, dict[s
     `padding_mode` ('zeros', 'reflect', 'replicate', 'circular', with torch's
     limits), stride, dilation, groups, with or without bias. The weight
     `(O, I // groups, *k)` becomes the kernel `(*k, I // groups, O)`.
+    A `torch.nn.ConvTranspose{1,2,3}d` becomes a `jaxpad.linen.ConvTranspose`
+    with `transpose_kernel=True`: its weight `(C, O // groups, *k)` becomes the
+    kernel `(*k, O // groups, C)`, with padding, output_padding, stride,
+    dilation and groups kept.
 
     Args:
       module: the torch convolution.
@@ -93,7 +102,7 @@ def linen_from_torch(module: Any, *, precision: Any = None) -> tuple[Any, dict[s
       `(layer, variables)`: apply with `layer.apply(variables, x_channels_last)`.
 
     Raises:
-      TypeError: `module` is not a Conv1d/2d/3d (transposed ones are refused).
+      TypeError: `module` is not a Conv or ConvTranspose 1d/2d/3d.
       ValueError: lazy modules whose weights are not initialised yet.
       ImportError: torch is not installed.
 
@@ -110,7 +119,8 @@ def linen_from_torch(module: Any, *, precision: Any = None) -> tuple[Any, dict[s
     from . import linen
 
     kwargs, kernel, bias = _conv_arguments(module)
-    layer = linen.Conv(features=module.out_channels, precision=precision, **kwargs)
+    cls = linen.ConvTranspose if "output_padding" in kwargs else linen.Conv
+    layer = cls(features=module.out_channels, precision=precision, **kwargs)
     params = {"kernel": kernel} if bias is None else {"kernel": kernel, "bias": bias}
     return layer, {"params": params}
 
@@ -118,17 +128,18 @@ def linen_from_torch(module: Any, *, precision: Any = None) -> tuple[Any, dict[s
 def nnx_from_torch(module: Any, *, precision: Any = None) -> Any:
     """Converts a `torch.nn.Conv{1,2,3}d` to a `jaxpad.nnx.Conv` holding its weights.
 
-    The same conversion as `linen_from_torch`, into an NNX layer.
+    The same conversion as `linen_from_torch`, into an NNX layer (a
+    `jaxpad.nnx.ConvTranspose` for a `torch.nn.ConvTranspose{1,2,3}d`).
 
     Args:
       module: the torch convolution.
       precision: passed to the layer.
 
     Returns:
-      The `jaxpad.nnx.Conv`, to call on channels-last inputs.
+      The `jaxpad.nnx.Conv` (or `ConvTranspose`), to call on channels-last inputs.
 
     Raises:
-      TypeError: `module` is not a Conv1d/2d/3d (transposed ones are refused).
+      TypeError: `module` is not a Conv or ConvTranspose 1d/2d/3d.
       ValueError: lazy modules whose weights are not initialised yet.
       ImportError: torch is not installed.
 
@@ -140,14 +151,19 @@ def nnx_from_torch(module: Any, *, precision: Any = None) -> Any:
       >>> y = layer(x.permute(0, 2, 1).numpy())
       >>> bool(np.allclose(y, conv(x).permute(0, 2, 1).detach().numpy(), atol=1e-5))
       True
+      >>> up = torch.nn.ConvTranspose1d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2)
+      >>> y = jaxpad.interop.nnx_from_torch(up)(x.permute(0, 2, 1).numpy())
+      >>> bool(np.allclose(y, up(x).permute(0, 2, 1).detach().numpy(), atol=1e-5))
+      True
     """
     from flax import nnx
 
     from . import nnx as jaxpad_nnx
 
     kwargs, kernel, bias = _conv_arguments(module)
+    cls = jaxpad_nnx.ConvTranspose if "output_padding" in kwargs else jaxpad_nnx.Conv
     # The "initialisers" hand over the torch weights; the layer does not keep them.
-    return jaxpad_nnx.Conv(module.in_channels, module.out_channels, precision=precision,
+    return cls(module.in_channels, module.out_channels, precision=precision,
                            kernel_init=lambda *_: kernel, bias_init=lambda *_: bias,
                            rngs=nnx.Rngs(0), **kwargs)
 

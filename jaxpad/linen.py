@@ -1,4 +1,4 @@
-"""Flax linen layers over jaxpad: `Conv` (a drop-in for `flax.linen.Conv`) and `Pad`.
+"""Flax linen layers over jaxpad: `Conv`, `ConvTranspose` (drop-ins for flax's) and `Pad`.
 
 Importing this module imports flax; `import jaxpad` alone does not.
 
@@ -22,8 +22,11 @@ from ._layers import (
     check_mask,
     conv_apply,
     conv_config,
+    conv_transpose_apply,
+    conv_transpose_config,
     input_features,
     kernel_shape,
+    kernel_shape_transpose,
     pad_apply,
     pad_config,
     torch_aliases,
@@ -37,6 +40,7 @@ __all__ = [
     "ConstantPad2d",
     "ConstantPad3d",
     "Conv",
+    "ConvTranspose",
     "Pad",
     "ReflectionPad1d",
     "ReflectionPad2d",
@@ -168,6 +172,102 @@ class Conv(nn.Module):
         inputs, kernel, bias = self.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
         return conv_apply(config, inputs, kernel, bias, precision=self.precision,
                           preferred_element_type=self.preferred_element_type)
+
+
+class ConvTranspose(nn.Module):
+    """`flax.linen.ConvTranspose` with PyTorch's geometry, groups, output padding and modes.
+
+    Same parameter names, shapes and initialisers as flax's: 'kernel'
+    `(*kernel_size, in, features // groups)`, or with `transpose_kernel=True`
+    `(*kernel_size, features // groups, in)` (the layout of
+    `jaxpad.conv_transpose`, which is PyTorch's `ConvTransposeNd.weight` moved
+    to channels-last), and 'bias' `(features,)`. Flax's 'SAME' and 'VALID'
+    give flax's (and Keras's) numbers: output `size * stride`, and
+    `size * stride + max(eff - stride, 0)`. An int, ints or `(lo, hi)` pairs
+    are PyTorch's: they crop the full output (flax's explicit pairs pad the
+    dilated input instead, and flax's 'CIRCULAR' is refused: use
+    `padding_mode='circular'`, the adjoint of the circular `Conv`).
+
+    Attributes:
+      features: the number of output channels.
+      kernel_size: an int (1-D) or one int per spatial axis.
+      strides: an int or one per spatial axis (None means 1).
+      padding: 'SAME', 'VALID', 'same', 'valid', an int, ints or `(lo, hi)` pairs.
+      kernel_dilation: an int or one per spatial axis.
+      use_bias: whether to add a bias.
+      mask: optional array of the kernel's shape, multiplied into the kernel.
+      dtype: the computation dtype (default: promoted from inputs and params).
+      param_dtype: the parameters' dtype.
+      precision: passed to `lax.conv_general_dilated`.
+      kernel_init: the kernel initialiser (flax's default, LeCun normal).
+      bias_init: the bias initialiser (zeros).
+      transpose_kernel: flax's kernel layout switch, see above.
+      promote_dtype: flax's dtype promotion function.
+      preferred_element_type: passed to `lax.conv_general_dilated`.
+      output_padding: PyTorch's, an int or one per axis.
+      padding_mode: a `jaxpad.conv_transpose` mode, or one per spatial axis.
+      feature_group_count: groups; must divide the input channels and `features`.
+
+    Raises:
+      ValueError: at the first call, naming the argument: bad sizes, groups,
+        padding, `output_padding` or mode, a `mask` of the wrong shape.
+      TypeError: non-integer sizes, at the first call.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxpad.linen
+      >>> x = jnp.array([1.0, 2.0]).reshape(1, 2, 1)
+      >>> ones = {"params": {"kernel": jnp.ones((3, 1, 1)), "bias": jnp.zeros(1)}}
+      >>> up = jaxpad.linen.ConvTranspose(1, 3, strides=2, padding=1, output_padding=1)
+      >>> up.apply(ones, x)[0, :, 0].tolist()
+      [1.0, 3.0, 2.0, 2.0]
+    """
+
+    features: int
+    kernel_size: int | Sequence[int]
+    strides: None | int | Sequence[int] = None
+    padding: Any = "SAME"
+    kernel_dilation: None | int | Sequence[int] = None
+    use_bias: bool = True
+    mask: jax.Array | None = None
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+    precision: Any = None
+    kernel_init: Any = default_kernel_init
+    bias_init: Any = nn.initializers.zeros_init()
+    transpose_kernel: bool = False
+    promote_dtype: Any = promote_dtype
+    preferred_element_type: Any = None
+    output_padding: int | Sequence[int] = 0
+    padding_mode: str | Sequence[str] = "zeros"
+    feature_group_count: int = 1
+
+    @nn.compact
+    def __call__(self, inputs: jax.Array) -> jax.Array:
+        """Transposed-convolves channels-last `inputs`, `(*batch, *spatial, in_features)`.
+
+        Args:
+          inputs: any number of leading batch axes (none: unbatched).
+
+        Returns:
+          `(*batch, *out_spatial, features)`.
+        """
+        config = conv_transpose_config(
+            features=self.features, kernel_size=self.kernel_size, strides=self.strides,
+            padding=self.padding, output_padding=self.output_padding,
+            padding_mode=self.padding_mode, kernel_dilation=self.kernel_dilation,
+            feature_group_count=self.feature_group_count,
+            transpose_kernel=self.transpose_kernel)
+        shape = kernel_shape_transpose(
+            config, input_features(inputs, len(config.kernel_size)), self.features)
+        check_mask(self.mask, shape)
+        kernel = self.param("kernel", self.kernel_init, shape, self.param_dtype)
+        if self.mask is not None:
+            kernel *= self.mask
+        bias = (self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+                if self.use_bias else None)
+        inputs, kernel, bias = self.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
+        return conv_transpose_apply(config, inputs, kernel, bias, precision=self.precision,
+                                    preferred_element_type=self.preferred_element_type)
 
 
 class Pad(nn.Module):

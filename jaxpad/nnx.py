@@ -1,4 +1,4 @@
-"""Flax NNX layers over jaxpad: `Conv` (a drop-in for `flax.nnx.Conv`) and `Pad`.
+"""Flax NNX layers over jaxpad: `Conv`, `ConvTranspose` (drop-ins for flax's) and `Pad`.
 
 Importing this module imports flax; `import jaxpad` alone does not.
 
@@ -21,10 +21,14 @@ from flax.nnx.nn.linear import default_bias_init, default_kernel_init
 
 from ._layers import (
     ConvConfig,
+    ConvTransposeConfig,
     check_mask,
     conv_apply,
     conv_config,
+    conv_transpose_apply,
+    conv_transpose_config,
     kernel_shape,
+    kernel_shape_transpose,
     pad_apply,
     pad_config,
     torch_aliases,
@@ -41,6 +45,7 @@ __all__ = [
     "ConstantPad2d",
     "ConstantPad3d",
     "Conv",
+    "ConvTranspose",
     "Pad",
     "ReflectionPad1d",
     "ReflectionPad2d",
@@ -195,6 +200,139 @@ class Conv(nnx.Module):
         inputs, kernel, bias = self.promote_dtype((inputs, kernel, bias), dtype=self.dtype)
         return conv_apply(self._config(), inputs, kernel, bias, precision=self.precision,
                           preferred_element_type=self.preferred_element_type)
+
+
+class ConvTranspose(nnx.Module):
+    """`flax.nnx.ConvTranspose` with PyTorch's geometry, groups, output padding and modes.
+
+    Same arguments, parameters and initialisation order as flax's: `kernel`
+    `(*kernel_size, in_features, out_features // groups)`, or with
+    `transpose_kernel=True` `(*kernel_size, out_features // groups, in_features)`
+    (`jaxpad.conv_transpose`'s layout), and `bias` `(out_features,)`. The
+    padding rules are `jaxpad.linen.ConvTranspose`'s: 'SAME'/'VALID' are
+    flax's and Keras's, ints and `(lo, hi)` pairs PyTorch's crops.
+
+    Args:
+      in_features: the number of input channels.
+      out_features: the number of output channels.
+      kernel_size: an int (1-D) or one int per spatial axis.
+      strides: an int or one per spatial axis (None means 1).
+      padding: 'SAME', 'VALID', 'same', 'valid', an int, ints or `(lo, hi)` pairs.
+      kernel_dilation: an int or one per spatial axis.
+      use_bias: whether to add a bias.
+      mask: optional array of the kernel's shape, multiplied into the kernel.
+      dtype: the computation dtype (default: promoted from inputs and params).
+      param_dtype: the parameters' dtype.
+      precision: passed to `lax.conv_general_dilated`.
+      kernel_init: the kernel initialiser (flax's default).
+      bias_init: the bias initialiser (flax's default, zeros).
+      transpose_kernel: flax's kernel layout switch, see above.
+      promote_dtype: flax's dtype promotion function.
+      preferred_element_type: passed to `lax.conv_general_dilated`.
+      output_padding: PyTorch's, an int or one per axis.
+      padding_mode: a `jaxpad.conv_transpose` mode, or one per spatial axis.
+      feature_group_count: groups; must divide `in_features` and `out_features`.
+      rngs: the `nnx.Rngs` the parameters are drawn from.
+      kernel_metadata: metadata of the kernel `nnx.Param`.
+      bias_metadata: metadata of the bias `nnx.Param`.
+
+    Raises:
+      ValueError: at construction, naming the argument: bad sizes, groups,
+        padding, `output_padding` or mode, a `mask` of the wrong shape.
+      TypeError: non-integer sizes.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxpad.nnx
+      >>> from flax import nnx
+      >>> up = jaxpad.nnx.ConvTranspose(4, 8, (3, 3), strides=2, padding=1, output_padding=1,
+      ...                               padding_mode="circular", rngs=nnx.Rngs(0))
+      >>> up.kernel.shape, up(jnp.ones((2, 5, 5, 4))).shape
+      ((3, 3, 4, 8), (2, 10, 10, 8))
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        kernel_size: int | Sequence[int],
+        strides: None | int | Sequence[int] = None,
+        *,
+        padding: Any = "SAME",
+        kernel_dilation: None | int | Sequence[int] = None,
+        use_bias: bool = True,
+        mask: jax.Array | None = None,
+        dtype: Any = None,
+        param_dtype: Any = jnp.float32,
+        precision: Any = None,
+        kernel_init: Any = default_kernel_init,
+        bias_init: Any = default_bias_init,
+        transpose_kernel: bool = False,
+        promote_dtype: Any = promote_dtype,
+        preferred_element_type: Any = None,
+        output_padding: int | Sequence[int] = 0,
+        padding_mode: str | Sequence[str] = "zeros",
+        feature_group_count: int = 1,
+        rngs: nnx.Rngs,
+        kernel_metadata: Mapping[str, Any] = MappingProxyType({}),
+        bias_metadata: Mapping[str, Any] = MappingProxyType({}),
+    ):
+        self.in_features = in_features
+        self.out_features = out_features
+        self.strides = strides
+        self.padding = padding
+        self.output_padding = output_padding
+        self.padding_mode = padding_mode
+        self.kernel_dilation = kernel_dilation
+        self.feature_group_count = feature_group_count
+        self.transpose_kernel = transpose_kernel
+        self.kernel_size = kernel_size
+        config = self._config()
+        self.kernel_size = config.kernel_size
+        self.kernel_shape = kernel_shape_transpose(config, in_features, out_features)
+        check_mask(mask, self.kernel_shape)
+        self.kernel = nnx.Param(
+            kernel_init(rngs.params(), self.kernel_shape, param_dtype), **kernel_metadata)
+        self.bias: nnx.Param | None
+        if use_bias:
+            self.bias = nnx.Param(
+                bias_init(rngs.params(), (out_features,), param_dtype), **bias_metadata)
+        else:
+            self.bias = _data(None)
+        self.use_bias = use_bias
+        self.mask = mask
+        self.dtype = dtype
+        self.param_dtype = param_dtype
+        self.precision = precision
+        self.promote_dtype = promote_dtype
+        self.preferred_element_type = preferred_element_type
+
+    def _config(self) -> ConvTransposeConfig:
+        # Rebuilt on every call (static, at trace time), so edited attributes take effect.
+        return conv_transpose_config(
+            features=self.out_features, kernel_size=self.kernel_size, strides=self.strides,
+            padding=self.padding, output_padding=self.output_padding,
+            padding_mode=self.padding_mode, kernel_dilation=self.kernel_dilation,
+            feature_group_count=self.feature_group_count,
+            transpose_kernel=self.transpose_kernel, in_features=self.in_features,
+            features_name="out_features")
+
+    def __call__(self, inputs: jax.Array) -> jax.Array:
+        """Transposed-convolves channels-last `inputs`, `(*batch, *spatial, in_features)`.
+
+        Args:
+          inputs: any number of leading batch axes (none: unbatched).
+
+        Returns:
+          `(*batch, *out_spatial, out_features)`.
+        """
+        kernel = self.kernel[...]
+        if self.mask is not None:
+            kernel *= self.mask
+        bias = self.bias[...] if self.bias is not None else None
+        inputs, kernel, bias = self.promote_dtype((inputs, kernel, bias), dtype=self.dtype)
+        return conv_transpose_apply(self._config(), inputs, kernel, bias,
+                                    precision=self.precision,
+                                    preferred_element_type=self.preferred_element_type)
 
 
 class Pad(nnx.Module):

@@ -378,3 +378,98 @@ def test_shape_errors():
         jaxpad.conv_transpose(_rand((4, 3)), _rand((3, 3)))
     with pytest.raises(ValueError, match=r"`bias` must have shape \(3,\)"):
         jaxpad.conv_transpose(_rand((1, 4, 4, 2)), w, _rand((2,)))
+
+
+# ------------------------------------------------------------- Flax layers and interop
+
+
+@pytest.mark.parametrize("transpose_kernel", [False, True])
+@pytest.mark.parametrize("padding, k, stride, dilation", [
+    ("SAME", (3, 3), 2, 1), ("VALID", (4, 3), (2, 3), 1), ("SAME", (2, 2), 3, 1),
+    ("SAME", (3, 2), 1, 2),
+])
+def test_linen_and_nnx_are_drop_ins_for_flax(transpose_kernel, padding, k, stride, dilation):
+    linen = pytest.importorskip("flax.linen")
+    from flax import nnx
+
+    import jaxpad.linen
+    import jaxpad.nnx
+
+    x = _rand((2, 5, 6, 3))
+    kwargs = dict(strides=stride, padding=padding, kernel_dilation=dilation,
+                  transpose_kernel=transpose_kernel, precision=HIGHEST)
+    theirs = linen.ConvTranspose(4, k, **kwargs)
+    ours = jaxpad.linen.ConvTranspose(4, k, **kwargs)
+    params = theirs.init(jax.random.key(0), x)
+    assert jax.tree_util.tree_map(jnp.shape, ours.init(jax.random.key(0), x)) == \
+        jax.tree_util.tree_map(jnp.shape, params)
+    expected = theirs.apply(params, x)
+    assert_close(ours.apply(params, x), expected)
+    assert_close(ours.apply(params, x[0]), expected[0])  # unbatched
+
+    theirs_nnx = nnx.ConvTranspose(3, 4, k, rngs=nnx.Rngs(0), **kwargs)
+    ours_nnx = jaxpad.nnx.ConvTranspose(3, 4, k, rngs=nnx.Rngs(0), **kwargs)
+    assert_close(ours_nnx.kernel[...], theirs_nnx.kernel[...])
+    assert_close(ours_nnx(x), theirs_nnx(x))
+
+
+def test_layers_add_groups_output_padding_and_modes():
+    pytest.importorskip("flax")
+    from flax import nnx
+
+    import jaxpad.linen
+    import jaxpad.nnx
+
+    x = _rand((2, 5, 5, 4))
+    kwargs = dict(strides=2, padding=1, output_padding=1, padding_mode="circular",
+                  feature_group_count=2, transpose_kernel=True, precision=HIGHEST)
+    layer = jaxpad.nnx.ConvTranspose(4, 6, (3, 3), rngs=nnx.Rngs(0), **kwargs)
+    expected = jaxpad.conv_transpose(x, layer.kernel[...], layer.bias[...], stride=2, padding=1,
+                                     output_padding=1, padding_mode="circular", groups=2,
+                                     precision=HIGHEST)
+    assert layer.kernel.shape == (3, 3, 3, 4)
+    assert_close(layer(x), expected)
+    params = {"params": {"kernel": layer.kernel[...], "bias": layer.bias[...]}}
+    assert_close(jaxpad.linen.ConvTranspose(6, (3, 3), **kwargs).apply(params, x), expected)
+
+
+def test_layer_errors():
+    pytest.importorskip("flax")
+    from flax import nnx
+
+    import jaxpad.linen
+    import jaxpad.nnx
+
+    with pytest.raises(ValueError, match="`padding` of ConvTranspose must be flax's 'SAME'"):
+        jaxpad.nnx.ConvTranspose(2, 2, 3, padding="CIRCULAR", rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="`output_padding` must be smaller"):
+        jaxpad.nnx.ConvTranspose(2, 2, 3, strides=2, output_padding=2, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="`feature_group_count`|`out_features`"):
+        jaxpad.nnx.ConvTranspose(2, 3, 3, feature_group_count=2, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="`padding_mode` of a transposed convolution"):
+        jaxpad.linen.ConvTranspose(2, 3, padding_mode="constant").init(
+            jax.random.key(0), jnp.ones((1, 4, 2)))
+
+
+@requires_torch
+@settings(max_examples=examples(40))
+@given(c=configs(modes=("zeros",)).filter(lambda c: not isinstance(c["padding"], str)
+                                          and all(lo == hi for lo, hi in c["crops"])),
+       api=st.sampled_from(("linen", "nnx")))
+def test_interop_converts_torch_conv_transpose(c, api):
+    pytest.importorskip("flax")
+    import jaxpad.interop
+
+    module = getattr(torch.nn, f"ConvTranspose{c['nsp']}d")(
+        2 * c["groups"], 3 * c["groups"], c["k"], stride=c["s"],
+        padding=[lo for lo, _ in c["crops"]], output_padding=c["op"], groups=c["groups"],
+        dilation=c["d"], bias=bool(c["op"][0] % 2 == 0))
+    x = _rand((2, 2 * c["groups"], *c["shape"]))
+    expected = module(torch.tensor(x)).detach().numpy()
+    xl = np.moveaxis(x, 1, -1)
+    if api == "linen":
+        layer, variables = jaxpad.interop.linen_from_torch(module, precision=HIGHEST)
+        y = layer.apply(variables, xl)
+    else:
+        y = jaxpad.interop.nnx_from_torch(module, precision=HIGHEST)(xl)
+    assert_close(np.moveaxis(np.asarray(y), -1, 1), expected)

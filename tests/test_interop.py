@@ -196,9 +196,10 @@ def test_state_dict_patterns_groups_skips_and_strictness():
     "module, error, match",
     [
         (torch.nn.Linear(2, 2), TypeError,
-         r"`module` must be a torch.nn.Conv1d, Conv2d or Conv3d; got Linear"),
-        (torch.nn.ConvTranspose2d(2, 2, 3), TypeError,
-         r"got ConvTranspose2d \(transposed convolutions are not converted\)"),
+         r"`module` must be a torch.nn.Conv1d, Conv2d, Conv3d, ConvTranspose1d, "
+         r"ConvTranspose2d or ConvTranspose3d; got Linear"),
+        (torch.nn.LazyConvTranspose2d(2, 3), ValueError,
+         r"`module` LazyConvTranspose2d has uninitialised \(lazy\) weights"),
         (torch.nn.LazyConv2d(2, 3), ValueError,
          r"`module` LazyConv2d has uninitialised \(lazy\) weights"),
     ],

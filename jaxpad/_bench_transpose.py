@@ -1,0 +1,193 @@
+"""Benchmarks of `jaxpad.conv_transpose`, to be wired into the `jaxpad bench` harness.
+
+`bench_transpose()` times, per case, in one process, interleaved, after warm-up
+(medians of `repeats` runs, forward and forward+backward):
+
+- `jaxpad`: `jaxpad.conv_transpose` (stride-phase decomposition);
+- `lax`: `lax.conv_transpose(transpose_kernel=True)`, the lhs-dilated
+  convolution that flax's `ConvTranspose` also runs (jax-ml/jax#23783);
+- `flax`: `flax.linen.ConvTranspose(transpose_kernel=True)` when flax is installed;
+- `torch`: `torch.nn.functional.conv_transposeNd` (CPU) when torch is installed;
+- `forward`: the strided forward `lax.conv_general_dilated` that this transposed
+  convolution is the adjoint of: the same multiply-adds, the floor to aim at.
+
+Ratios are to `forward`. Returns rows (dicts) and formats them as Markdown.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+import jaxpad
+
+from ._conv import dimension_numbers
+
+
+@dataclasses.dataclass(frozen=True)
+class TransposeCase:
+    name: str
+    x: tuple[int, ...]  # (N, *spatial, C)
+    k: tuple[int, ...]  # (*k, O, C): jaxpad.conv_transpose's channels-last kernel
+    stride: int
+    padding: int = 0
+    output_padding: int = 0
+
+    @property
+    def rank(self) -> int:
+        return len(self.k) - 2
+
+
+def transpose_cases(quick: bool = False, batch: int = 8) -> list[TransposeCase]:
+    b = batch
+    full = [
+        TransposeCase("2D 16x16 256->128 4x4 s2 p1 (DCGAN)", (b, 16, 16, 256), (4, 4, 128, 256),
+                      2, 1),
+        TransposeCase("2D 28x28 64->64 3x3 s2 p1 op1", (b, 28, 28, 64), (3, 3, 64, 64), 2, 1, 1),
+        TransposeCase("2D 56x56 32->32 2x2 s2 (U-Net)", (b, 56, 56, 32), (2, 2, 32, 32), 2),
+        TransposeCase("1D 1024 64->64 k8 s4 p2", (b, 1024, 64), (8, 64, 64), 4, 2),
+        TransposeCase("3D 8^3 64->32 4x4x4 s2 p1", (max(b // 4, 1), 8, 8, 8, 64),
+                      (4, 4, 4, 32, 64), 2, 1),
+    ]
+    return full[:2] if quick else full
+
+
+def _median_time(fn: Callable[[], Any], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _variants(c: TransposeCase) -> dict[str, tuple[Callable, tuple]]:
+    """name -> (jitted fn of arrays, arrays); each returns the output or the grads."""
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal(c.x), jnp.float32)
+    w = jnp.asarray(rng.standard_normal(c.k), jnp.float32)
+    nsp = c.rank
+    out_shape = jaxpad.conv_transpose(x[:1], w, stride=c.stride, padding=c.padding,
+                                      output_padding=c.output_padding).shape[1:-1]
+    k = c.k[:nsp]
+    crops = [(c.padding, c.padding - c.output_padding)] * nsp
+    # lax.conv_transpose pads the dilated input by eff - 1 - crop on each side.
+    lax_pads = [(ki - 1 - lo, ki - 1 - hi) for ki, (lo, hi) in zip(k, crops)]
+    dn = ("NWC", "WIO", "NWC") if nsp == 1 else (
+        ("NHWC", "HWIO", "NHWC") if nsp == 2 else ("NDHWC", "DHWIO", "NDHWC"))
+
+    def ours(x, w):
+        return jaxpad.conv_transpose(x, w, stride=c.stride, padding=c.padding,
+                                     output_padding=c.output_padding)
+
+    def dilated(x, w):
+        return lax.conv_transpose(x, w, (c.stride,) * nsp, lax_pads, dimension_numbers=dn,
+                                  transpose_kernel=True)
+
+    y = jnp.asarray(rng.standard_normal((c.x[0], *out_shape, c.k[-2])), jnp.float32)
+
+    def forward(y, w):  # the conv this transposes (output back to x's shape): same MACs
+        return lax.conv_general_dilated(
+            y, w, (c.stride,) * nsp, [(c.padding, c.padding)] * nsp,
+            dimension_numbers=dimension_numbers(nsp, True))
+
+    out = {"jaxpad": (ours, (x, w)), "lax": (dilated, (x, w)), "forward": (forward, (y, w))}
+    try:
+        import flax.linen as nn
+
+        module = nn.ConvTranspose(c.k[-2], k, strides=(c.stride,) * nsp, padding=lax_pads,
+                                  transpose_kernel=True, use_bias=False)
+        out["flax"] = (lambda x, w: module.apply({"params": {"kernel": w}}, x), (x, w))
+    except ImportError:  # pragma: no cover - flax is optional
+        pass
+    return out
+
+
+def _torch_time(c: TransposeCase, backward: bool, repeats: int) -> float | None:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is optional
+        return None
+    nsp = c.rank
+    x = torch.randn(c.x[0], c.x[-1], *c.x[1:-1], requires_grad=backward)
+    w = torch.randn(c.k[-1], c.k[-2], *c.k[:nsp], requires_grad=backward)
+    f = getattr(torch.nn.functional, f"conv_transpose{nsp}d")
+
+    def run():
+        y = f(x, w, stride=c.stride, padding=c.padding, output_padding=c.output_padding)
+        if backward:
+            y.sum().backward()
+        return y
+
+    run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_transpose(quick: bool = False, batch: int = 8, repeats: int = 10,
+                    backward: bool = True) -> list[dict[str, Any]]:
+    """Times every variant of every case; one row per case and pass.
+
+    Args:
+      quick: two cases instead of five.
+      batch: the batch size.
+      repeats: timed runs per variant (after one warm-up and compile).
+      backward: also time forward+backward (gradients w.r.t. input and kernel).
+
+    Returns:
+      Rows `{'case', 'pass', 'backend', <variant>: seconds, <variant>_ratio: to forward}`.
+
+    Example:
+      >>> from jaxpad._bench_transpose import bench_transpose, to_markdown
+      >>> rows = bench_transpose(quick=True, batch=1, repeats=1, backward=False)
+      >>> sorted(k for k in rows[0] if not k.endswith("_ratio"))[:4]
+      ['backend', 'case', 'flax', 'forward']
+    """
+    rows = []
+    for c in transpose_cases(quick, batch):
+        passes = ("forward", "backward") if backward else ("forward",)
+        for kind in passes:
+            row: dict[str, Any] = {"case": c.name, "pass": kind,
+                                   "backend": jax.default_backend()}
+            for name, (fn, args) in _variants(c).items():
+                if kind == "backward":
+                    fn = jax.grad(lambda *a, fn=fn: jnp.sum(fn(*a) ** 2), argnums=(0, 1))
+                jitted = jax.jit(fn)
+                jax.block_until_ready(jitted(*args))
+                row[name] = _median_time(lambda jitted=jitted, args=args: jitted(*args), repeats)
+            row["torch"] = _torch_time(c, kind == "backward", repeats)
+            for name in list(row):
+                if name not in ("case", "pass", "backend") and row[name] is not None:
+                    row[f"{name}_ratio"] = row[name] / row["forward"]
+            rows.append(row)
+    return rows
+
+
+def to_markdown(rows: list[dict[str, Any]]) -> str:
+    """The rows as a Markdown table of milliseconds and ratios to the forward conv."""
+    names = ["jaxpad", "lax", "flax", "torch", "forward"]
+    lines = ["| case | pass | " + " | ".join(names) + " |",
+             "|---|---|" + "---|" * len(names)]
+    for r in rows:
+        cells = [
+            f"{r[n] * 1e3:.2f} ms ({r[n + '_ratio']:.2f}x)" if r.get(n) is not None else "-"
+            for n in names
+        ]
+        lines.append(f"| {r['case']} | {r['pass']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(to_markdown(bench_transpose()))
