@@ -62,6 +62,7 @@ def _phases(size: int, taps: int, stride: int, dilation: int, lo: int, out: int)
     """
     del size
     s, d = stride, dilation
+    blocks = -(-out // s)
     step = s // math.gcd(d, s)
     sub_dilation = d // math.gcd(d, s)
     result = []
@@ -75,7 +76,8 @@ def _phases(size: int, taps: int, stride: int, dilation: int, lo: int, out: int)
         sel = tuple(range(first, taps, step))
         m0 = (first * d - r) // s
         start = c - m0 - (len(sel) - 1) * sub_dilation
-        result.append((sel, start, n + (len(sel) - 1) * sub_dilation, sub_dilation, n))
+        # Every phase computes `blocks` outputs (the last may fall past `out`, cropped later).
+        result.append((sel, start, blocks + (len(sel) - 1) * sub_dilation, sub_dilation))
     return result
 
 
@@ -111,7 +113,7 @@ def _transpose_zeros(x, kernel, lo, out, *, stride, dilation, groups, dn, precis
             blocks.append(jnp.zeros(block_shape, dtype))
             continue
         xs, ks = x, kernel
-        for a, (sel, start, length, _, _) in enumerate(plan):
+        for a, (sel, start, length, _) in enumerate(plan):
             xs = _window(xs, spatial[a], start, length)
             ks = lax.slice_in_dim(ks, sel[0], sel[-1] + 1, sel[1] - sel[0] if len(sel) > 1
                                   else 1, axis=a)
@@ -122,10 +124,7 @@ def _transpose_zeros(x, kernel, lo, out, *, stride, dilation, groups, dn, precis
             feature_group_count=groups, precision=precision,
             preferred_element_type=preferred_element_type,
         )
-        config = [(0, 0, 0)] * y.ndim
-        for a, p in enumerate(plan):
-            config[spatial[a]] = (0, blocks_per_axis[a] - p[4], 0)
-        blocks.append(lax.pad(y, jnp.zeros((), y.dtype), config).astype(dtype))
+        blocks.append(y.astype(dtype))
     if len(blocks) == 1:
         y = blocks[0]
     else:
