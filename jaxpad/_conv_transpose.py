@@ -106,30 +106,63 @@ def _transpose_zeros(x, kernel, lo, out, *, stride, dilation, groups, dn, precis
     block_shape[dn.out_spec[1]] = out_channels
     for a in range(nsp):
         block_shape[spatial[a]] = blocks_per_axis[a]
-    blocks = []
-    for combo in itertools.product(*(range(s) for s in stride)):
-        plan = [plans[a][rho] for a, rho in enumerate(combo)]
-        if any(p is None for p in plan):
-            blocks.append(jnp.zeros(block_shape, dtype))
-            continue
-        xs, ks = x, kernel
-        for a, (sel, start, length, _) in enumerate(plan):
-            xs = _window(xs, spatial[a], start, length)
+    combos = list(itertools.product(*(range(s) for s in stride)))
+
+    def sub_kernel(plan):
+        ks = kernel
+        for a, (sel, _, _, _) in enumerate(plan):
             ks = lax.slice_in_dim(ks, sel[0], sel[-1] + 1, sel[1] - sel[0] if len(sel) > 1
                                   else 1, axis=a)
-        ks = lax.rev(ks, tuple(range(nsp)))
-        y = lax.conv_general_dilated(
+        return lax.rev(ks, tuple(range(nsp)))
+
+    def windows(plan):
+        xs = x
+        for a, (_, start, length, _) in enumerate(plan):
+            xs = _window(xs, spatial[a], start, length)
+        return xs
+
+    def run(xs, ks, plan):
+        return lax.conv_general_dilated(
             xs, ks, window_strides=(1,) * nsp, padding=((0, 0),) * nsp,
             rhs_dilation=tuple(p[3] for p in plan), dimension_numbers=internal,
             feature_group_count=groups, precision=precision,
             preferred_element_type=preferred_element_type,
-        )
-        blocks.append(y.astype(dtype))
-    if len(blocks) == 1:
+        ).astype(dtype)
+
+    # When on every axis all phases read the same input window with as many taps (e.g.
+    # kernel = stride, padding 0: U-Net upsampling), the phases are one convolution with
+    # the sub-kernels side by side (O * prod(stride) output channels), then depth-to-space.
+    uniform = len(combos) > 1 and all(
+        None not in plans[a] and len({(len(p[0]), p[1]) for p in plans[a]}) == 1
+        for a in range(nsp)
+    )
+    if uniform:
+        plan0 = [plans[a][0] for a in range(nsp)]
+        phases = len(combos)
+        ks = jnp.stack([sub_kernel([plans[a][r] for a, r in enumerate(c)]) for c in combos],
+                       axis=nsp + 1)  # (*J, C // G, P, O)
+        ks = ks.reshape(*ks.shape[:nsp + 2], groups, out_channels // groups)
+        ks = jnp.swapaxes(ks, nsp + 1, nsp + 2)  # (*J, C // G, G, P, O // G)
+        ks = ks.reshape(*ks.shape[:nsp + 1], -1)
+        y = run(windows(plan0), ks, plan0)
+        channel = dn.out_spec[1]
+        shape = list(y.shape)
+        shape[channel:channel + 1] = [groups, phases, out_channels // groups]
+        y = jnp.moveaxis(y.reshape(shape), channel + 1, 0)  # (P, ..., G, O // G, ...)
+        blocks = [y.reshape(phases, *block_shape)]
+    else:
+        blocks = []
+        for combo in combos:
+            plan = [plans[a][rho] for a, rho in enumerate(combo)]
+            if any(p is None for p in plan):
+                blocks.append(jnp.zeros(block_shape, dtype))
+            else:
+                blocks.append(run(windows(plan), sub_kernel(plan), plan))
+    if len(combos) == 1:
         y = blocks[0]
     else:
         # (s_1, ..., s_n, *block) -> every spatial axis followed by its phase axis.
-        stacked = jnp.stack(blocks).reshape(*stride, *block_shape)
+        stacked = (blocks[0] if uniform else jnp.stack(blocks)).reshape(*stride, *block_shape)
         order, merged = [], list(block_shape)
         for b in range(len(block_shape)):
             order.append(nsp + b)
