@@ -473,3 +473,29 @@ def test_interop_converts_torch_conv_transpose(c, api):
     else:
         y = jaxpad.interop.nnx_from_torch(module, precision=HIGHEST)(xl)
     assert_close(np.moveaxis(np.asarray(y), -1, 1), expected)
+
+
+def test_circular_gradient_is_the_circular_conv():
+    """The other direction of the adjoint: transposing conv_transpose gives conv back."""
+    w = _rand((3, 3, 2, 4))  # forward HWIO: 2 channels in, 4 out
+    x = jnp.zeros((1, 4, 5, 4))
+
+    def up(x):
+        return jaxpad.conv_transpose(x, w, stride=2, padding=1, output_padding=(1, 0),
+                                     padding_mode="circular", precision=HIGHEST)
+
+    z = _rand(up(x).shape, 1)
+    (got,) = jax.linear_transpose(up, x)(z)
+    expected = jaxpad.conv(z, w, stride=2, padding=1, padding_mode="circular", precision=HIGHEST)
+    assert_close(got, expected)
+    assert_close(jax.grad(lambda x: jnp.sum(up(x) * z))(x), expected)
+
+
+def test_configuration_is_static_and_jit_does_not_retrace():
+    from jaxpad import _conv_transpose
+
+    x, w = _rand((1, 6, 6, 2)), _rand((3, 3, 3, 2), 1)
+    jaxpad.conv_transpose(x, w, stride=2, padding=1)
+    before = _conv_transpose.conv_transpose_validated._cache_size()
+    jaxpad.conv_transpose(x + 1, w, stride=2, padding=1)
+    assert _conv_transpose.conv_transpose_validated._cache_size() == before
