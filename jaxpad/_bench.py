@@ -245,6 +245,29 @@ def _pad_rows(reps: int, batch: int) -> list[dict]:
                  grad_ratio=med[k][1] / med["copy"][1]) for k in med if k != "copy"]
 
 
+def summary(rows: list[dict]) -> str:
+    """One line per case and mode: jaxpad against the alternatives, as ratios to lax zeros."""
+    by = {(r["case"], r["mode"], r["variant"]): r for r in rows}
+    lines = ["| case | mode | jaxpad fwd | jaxpad fwd+bwd | temp | 4-layer temp | compile "
+             "| jnp.pad+valid fwd / fwd+bwd | flax fwd / fwd+bwd | torch NCHW fwd / fwd+bwd |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+
+    def pair(key):
+        r = by.get(key)
+        return f"{r['fwd_ratio']:.2f} / {r['grad_ratio']:.2f}" if r else ""
+
+    for (case, mode, variant), r in by.items():
+        if variant != "jaxpad":
+            continue
+        stack = f"{r['stack_temp_ratio']:.2f}" if "stack_temp_ratio" in r else ""
+        lines.append(
+            f"| {case} | {mode} | {r['fwd_ratio']:.2f} | {r['grad_ratio']:.2f} | "
+            f"{r['temp_ratio']:.2f} | {stack} | {r['compile_ratio']:.2f} | "
+            f"{pair((case, mode, 'jnp.pad+valid'))} | {pair((case, mode, 'flax'))} | "
+            f"{pair((case, mode, 'torch NCHW'))} |")
+    return "\n".join(lines)
+
+
 def _markdown(rows: list[dict], pad_rows: list[dict], meta: dict) -> str:
     lines = [
         f"# jaxpad benchmark ({meta['backend']}, {meta['device']})",
@@ -253,6 +276,12 @@ def _markdown(rows: list[dict], pad_rows: list[dict], meta: dict) -> str:
         f"{meta['reps']} interleaved rounds, medians. Ratios: jax variants against raw lax's "
         "zero-padded 'same' convolution of the same shape; torch against torch's own zeros. "
         "temp: compiled training-step temporary memory; stack temp: a 4-layer conv-relu step.",
+        "",
+        "## Summary",
+        "",
+        summary(rows),
+        "",
+        "## All variants",
         "",
         "| case | mode | variant | fwd ms | fwd | fwd+bwd | compile | temp | stack temp |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -306,6 +335,8 @@ def run(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--batch", type=int, default=None, help="batch size (default 8, GPU 64)")
     parser.add_argument("--out", default="benchmarks/results", help="output folder")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch")
+    parser.add_argument("--no-transpose", action="store_true",
+                        help="skip the transposed-convolution section")
     args = parser.parse_args(argv)
     backend = jax.default_backend()
     batch = args.batch or (64 if backend == "gpu" else 8)
@@ -332,6 +363,13 @@ def run(argv: Sequence[str] | None = None) -> dict:
     (out / f"{stem}.json").write_text(json.dumps(dict(meta=meta, rows=rows, pad=pad_rows,
                                                       raw=runs), indent=1, default=str))
     table = _markdown(rows, pad_rows, meta)
+    if not args.no_transpose:
+        from ._bench_transpose import bench_transpose, to_markdown
+
+        print("transposed convolutions ...", flush=True)
+        transpose_rows = bench_transpose(args.quick, batch if not args.quick else 2, reps)
+        table += ("\n## Transposed convolutions\n\nTimes and ratios to the forward strided "
+                  "conv of equal FLOPs:\n\n" + to_markdown(transpose_rows) + "\n")
     (out / f"{stem}.md").write_text(table)
     _chart(rows, out / f"{stem}.png")
     print(table)
