@@ -82,7 +82,7 @@ def conv_validated(
             stride=stride, pads=pads, modes=modes, dilation=dilation, groups=groups, dn=dn,
             precision=precision, preferred_element_type=preferred_element_type,
         )
-        return _add_bias(frame_conv(config)(x, kernel), bias, dn)
+        return add_bias(frame_conv(config)(x, kernel), bias, dn)
     # Zero padding is folded into the convolution, which XLA handles (and
     # differentiates) best; other modes are materialised first. Next to a
     # 'constant' axis, zeros are materialised too, to keep jaxpad.pad's corners.
@@ -106,10 +106,10 @@ def conv_validated(
         precision=precision,
         preferred_element_type=preferred_element_type,
     )
-    return _add_bias(y, bias, dn)
+    return add_bias(y, bias, dn)
 
 
-def _add_bias(y: jax.Array, bias: jax.Array | None, dn: lax.ConvDimensionNumbers) -> jax.Array:
+def add_bias(y: jax.Array, bias: jax.Array | None, dn: lax.ConvDimensionNumbers) -> jax.Array:
     if bias is None:
         return y
     shape = [1] * y.ndim
@@ -135,8 +135,30 @@ def choose_impl(impl: str, pads: Sequence[Pair], modes: Sequence[str]) -> str:
     return impl if padded else "pad"
 
 
-def _shape_text(a: jax.Array) -> str:
+def shape_text(a: jax.Array) -> str:
     return str(tuple(a.shape))
+
+
+def batched_input(
+    x: ArrayLike, kernel: ArrayLike, channels_last: Any
+) -> tuple[jax.Array, jax.Array, bool, lax.ConvDimensionNumbers]:
+    """Checks the ranks and the layout flag; returns x with a batch axis, and whether it had one."""
+    x, kernel = jnp.asarray(x), jnp.asarray(kernel)
+    nsp = kernel.ndim - 2
+    if nsp < 1:
+        raise ValueError(
+            f"`kernel` must have rank >= 3 (spatial axes plus two channel axes); "
+            f"got shape {shape_text(kernel)}."
+        )
+    if x.ndim not in (nsp + 1, nsp + 2):
+        raise ValueError(
+            f"`x` must have rank {nsp + 2} (batched) or {nsp + 1} (unbatched) for a {nsp}-D "
+            f"kernel of shape {shape_text(kernel)}; got shape {shape_text(x)}."
+        )
+    if not isinstance(channels_last, bool):
+        raise TypeError(f"`channels_last` must be a bool; got {channels_last!r}.")
+    batched = x.ndim == nsp + 2
+    return (x if batched else x[None]), kernel, batched, dimension_numbers(nsp, channels_last)
 
 
 def conv(
@@ -220,24 +242,8 @@ def conv(
       >>> jaxpad.conv(x, k, stride=2, padding_mode="reflect")[0, :, 0].tolist()
       [6.0, 12.0, 16.0]
     """
-    x, kernel = jnp.asarray(x), jnp.asarray(kernel)
+    x, kernel, batched, dn = batched_input(x, kernel, channels_last)
     nsp = kernel.ndim - 2
-    if nsp < 1:
-        raise ValueError(
-            f"`kernel` must have rank >= 3 (spatial axes plus two channel axes); "
-            f"got shape {_shape_text(kernel)}."
-        )
-    if x.ndim not in (nsp + 1, nsp + 2):
-        raise ValueError(
-            f"`x` must have rank {nsp + 2} (batched) or {nsp + 1} (unbatched) for a {nsp}-D "
-            f"kernel of shape {_shape_text(kernel)}; got shape {_shape_text(x)}."
-        )
-    if not isinstance(channels_last, bool):
-        raise TypeError(f"`channels_last` must be a bool; got {channels_last!r}.")
-    batched = x.ndim == nsp + 2
-    if not batched:
-        x = x[None]
-    dn = dimension_numbers(nsp, channels_last)
     spatial_shape = tuple(x.shape[a] for a in dn.lhs_spec[2:])
     channels = x.shape[dn.lhs_spec[1]]
     kernel_size = tuple(kernel.shape[a] for a in dn.rhs_spec[2:])
@@ -253,7 +259,7 @@ def conv(
         )
     if channels != k_in * groups:
         raise ValueError(
-            f"`x` has {channels} channels but `kernel` of shape {_shape_text(kernel)} expects "
+            f"`x` has {channels} channels but `kernel` of shape {shape_text(kernel)} expects "
             f"{k_in} per group x {groups} groups = {k_in * groups} "
             f"({'channels_last' if channels_last else 'channels first'} layout)."
         )
@@ -268,7 +274,7 @@ def conv(
         if bias.shape != (k_out,):
             raise ValueError(
                 f"`bias` must have shape ({k_out},) (the output channels); "
-                f"got {_shape_text(bias)}."
+                f"got {shape_text(bias)}."
             )
 
     impl = choose_impl(impl, pads, modes)

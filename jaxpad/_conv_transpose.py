@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike
 
-from ._conv import dimension_numbers
+from ._conv import add_bias, batched_input, dimension_numbers, shape_text
 from ._pad import check_widths, pad_validated
 from ._padding import (
     ModeLike,
@@ -254,15 +254,7 @@ def conv_transpose_validated(
     for a, ((lo, _), o, mode) in enumerate(zip(crops, out, modes)):
         if mode == "circular":
             y = _fold(y, spatial[a], lo, o)
-    if bias is not None:
-        shape = [1] * y.ndim
-        shape[dn.out_spec[1]] = -1
-        y = y + bias.astype(y.dtype).reshape(shape)
-    return y
-
-
-def _shape_text(a: jax.Array) -> str:
-    return str(tuple(a.shape))
+    return add_bias(y, bias, dn)
 
 
 def conv_transpose(
@@ -352,24 +344,8 @@ def conv_transpose(
       ...                       padding_mode="replicate")[0, :, 0].tolist()
       [1.0, 3.0, 2.0, 4.0]
     """
-    x, kernel = jnp.asarray(x), jnp.asarray(kernel)
+    x, kernel, batched, dn = batched_input(x, kernel, channels_last)
     nsp = kernel.ndim - 2
-    if nsp < 1:
-        raise ValueError(
-            f"`kernel` must have rank >= 3 (spatial axes plus two channel axes); "
-            f"got shape {_shape_text(kernel)}."
-        )
-    if x.ndim not in (nsp + 1, nsp + 2):
-        raise ValueError(
-            f"`x` must have rank {nsp + 2} (batched) or {nsp + 1} (unbatched) for a {nsp}-D "
-            f"kernel of shape {_shape_text(kernel)}; got shape {_shape_text(x)}."
-        )
-    if not isinstance(channels_last, bool):
-        raise TypeError(f"`channels_last` must be a bool; got {channels_last!r}.")
-    batched = x.ndim == nsp + 2
-    if not batched:
-        x = x[None]
-    dn = dimension_numbers(nsp, channels_last)
     spatial_shape = tuple(x.shape[a] for a in dn.lhs_spec[2:])
     channels = x.shape[dn.lhs_spec[1]]
     if channels_last:
@@ -386,7 +362,7 @@ def conv_transpose(
         )
     if channels != k_in:
         raise ValueError(
-            f"`x` has {channels} channels but `kernel` of shape {_shape_text(kernel)} expects "
+            f"`x` has {channels} channels but `kernel` of shape {shape_text(kernel)} expects "
             f"{k_in} ({'(*k, O // G, C)' if channels_last else '(C, O // G, *k)'} layout)."
         )
     stride_t = canonical_ints(stride, nsp, "stride")
@@ -408,7 +384,7 @@ def conv_transpose(
         if bias.shape != (k_out * groups,):
             raise ValueError(
                 f"`bias` must have shape ({k_out * groups},) (the output channels); "
-                f"got {_shape_text(bias)}."
+                f"got {shape_text(bias)}."
             )
     dtype = jnp.result_type(x, kernel)
     y = conv_transpose_validated(
