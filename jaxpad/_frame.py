@@ -104,7 +104,7 @@ def _pieces(c: Config) -> tuple[_Piece, ...]:
 
 
 def _crop(p: _Piece) -> _Piece:
-    """Negative conv padding as fewer rows: XLA's CPU compiler mishandles it in strided grads."""
+    """Negative padding as fewer source rows: the piece reads no row of x it does not use."""
     lo, hi = p.pad
     sources = p.sources[max(-lo, 0): len(p.sources) - max(-hi, 0)]
     return dataclasses.replace(p, pad=(max(lo, 0), max(hi, 0)), sources=sources)
