@@ -59,6 +59,34 @@ __all__ = [
 ]
 
 
+def _init_params(module, kernel_shape, *, use_bias, mask, dtype, param_dtype, precision,
+                 kernel_init, bias_init, promote_dtype, preferred_element_type, rngs,
+                 kernel_metadata, bias_metadata) -> None:
+    """The kernel, bias and call settings both conv modules hold, set as flax.nnx.Conv does."""
+    module.kernel_shape = kernel_shape
+    check_mask(mask, kernel_shape)
+    module.kernel = nnx.Param(
+        kernel_init(rngs.params(), kernel_shape, param_dtype), **kernel_metadata)
+    module.bias = (nnx.Param(bias_init(rngs.params(), (module.out_features,), param_dtype),
+                             **bias_metadata) if use_bias else _data(None))
+    module.use_bias = use_bias
+    module.mask = mask
+    module.dtype = dtype
+    module.param_dtype = param_dtype
+    module.precision = precision
+    module.promote_dtype = promote_dtype
+    module.preferred_element_type = preferred_element_type
+
+
+def _operands(module, inputs: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array | None]:
+    """Inputs, masked kernel and bias, promoted to the module's dtype."""
+    kernel = module.kernel[...]
+    if module.mask is not None:
+        kernel *= module.mask
+    bias = module.bias[...] if module.bias is not None else None
+    return module.promote_dtype((inputs, kernel, bias), dtype=module.dtype)
+
+
 class Conv(nnx.Module):
     """`flax.nnx.Conv` with jaxpad's padding modes: same arguments, same parameters.
 
@@ -156,23 +184,12 @@ class Conv(nnx.Module):
         self.kernel_size = kernel_size
         config = self._config()
         self.kernel_size = config.kernel_size
-        self.kernel_shape = kernel_shape(config, in_features, out_features)
-        check_mask(mask, self.kernel_shape)
-        self.kernel = nnx.Param(
-            kernel_init(rngs.params(), self.kernel_shape, param_dtype), **kernel_metadata)
-        self.bias: nnx.Param | None
-        if use_bias:
-            self.bias = nnx.Param(
-                bias_init(rngs.params(), (out_features,), param_dtype), **bias_metadata)
-        else:
-            self.bias = _data(None)
-        self.use_bias = use_bias
-        self.mask = mask
-        self.dtype = dtype
-        self.param_dtype = param_dtype
-        self.precision = precision
-        self.promote_dtype = promote_dtype
-        self.preferred_element_type = preferred_element_type
+        _init_params(
+            self, kernel_shape(config, in_features, out_features),
+            use_bias=use_bias, mask=mask, dtype=dtype, param_dtype=param_dtype,
+            precision=precision, kernel_init=kernel_init, bias_init=bias_init,
+            promote_dtype=promote_dtype, preferred_element_type=preferred_element_type,
+            rngs=rngs, kernel_metadata=kernel_metadata, bias_metadata=bias_metadata)
 
     def _config(self) -> ConvConfig:
         # Rebuilt on every call (static, at trace time), so edited attributes take effect.
@@ -193,11 +210,7 @@ class Conv(nnx.Module):
         Returns:
           `(*batch, *out_spatial, out_features)`.
         """
-        kernel = self.kernel[...]
-        if self.mask is not None:
-            kernel *= self.mask
-        bias = self.bias[...] if self.bias is not None else None
-        inputs, kernel, bias = self.promote_dtype((inputs, kernel, bias), dtype=self.dtype)
+        inputs, kernel, bias = _operands(self, inputs)
         return conv_apply(self._config(), inputs, kernel, bias, precision=self.precision,
                           preferred_element_type=self.preferred_element_type)
 
@@ -288,23 +301,12 @@ class ConvTranspose(nnx.Module):
         self.kernel_size = kernel_size
         config = self._config()
         self.kernel_size = config.kernel_size
-        self.kernel_shape = kernel_shape_transpose(config, in_features, out_features)
-        check_mask(mask, self.kernel_shape)
-        self.kernel = nnx.Param(
-            kernel_init(rngs.params(), self.kernel_shape, param_dtype), **kernel_metadata)
-        self.bias: nnx.Param | None
-        if use_bias:
-            self.bias = nnx.Param(
-                bias_init(rngs.params(), (out_features,), param_dtype), **bias_metadata)
-        else:
-            self.bias = _data(None)
-        self.use_bias = use_bias
-        self.mask = mask
-        self.dtype = dtype
-        self.param_dtype = param_dtype
-        self.precision = precision
-        self.promote_dtype = promote_dtype
-        self.preferred_element_type = preferred_element_type
+        _init_params(
+            self, kernel_shape_transpose(config, in_features, out_features),
+            use_bias=use_bias, mask=mask, dtype=dtype, param_dtype=param_dtype,
+            precision=precision, kernel_init=kernel_init, bias_init=bias_init,
+            promote_dtype=promote_dtype, preferred_element_type=preferred_element_type,
+            rngs=rngs, kernel_metadata=kernel_metadata, bias_metadata=bias_metadata)
 
     def _config(self) -> ConvTransposeConfig:
         # Rebuilt on every call (static, at trace time), so edited attributes take effect.
@@ -325,11 +327,7 @@ class ConvTranspose(nnx.Module):
         Returns:
           `(*batch, *out_spatial, out_features)`.
         """
-        kernel = self.kernel[...]
-        if self.mask is not None:
-            kernel *= self.mask
-        bias = self.bias[...] if self.bias is not None else None
-        inputs, kernel, bias = self.promote_dtype((inputs, kernel, bias), dtype=self.dtype)
+        inputs, kernel, bias = _operands(self, inputs)
         return conv_transpose_apply(self._config(), inputs, kernel, bias,
                                     precision=self.precision,
                                     preferred_element_type=self.preferred_element_type)
