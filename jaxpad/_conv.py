@@ -23,6 +23,7 @@ from ._padding import (
     conv_output_shape,
     resolve_padding,
 )
+from ._sharding import auto_partitioned
 
 
 def dimension_numbers(nsp: int, channels_last: bool) -> lax.ConvDimensionNumbers:
@@ -41,6 +42,7 @@ def dimension_numbers(nsp: int, channels_last: bool) -> lax.ConvDimensionNumbers
     return lax.ConvDimensionNumbers(lhs_spec=io, rhs_spec=kernel, out_spec=io)
 
 
+@auto_partitioned
 @partial(
     jax.jit,
     static_argnames=(

@@ -34,6 +34,7 @@ from ._padding import (
     effective_kernel_size,
     transpose_padding,
 )
+from ._sharding import auto_partitioned
 
 _TRANSPOSE_MODES = ("zeros", "reflect", "replicate", "symmetric", "circular")
 
@@ -190,6 +191,7 @@ def _fold(y: jax.Array, axis: int, lo: int, size: int) -> jax.Array:
     return y.reshape(shape).sum(axis)
 
 
+@auto_partitioned
 @partial(
     jax.jit,
     static_argnames=(

@@ -12,6 +12,7 @@ from jax import lax
 from jax.typing import ArrayLike
 
 from ._padding import ModeLike, Pair, as_int, canonical_modes, canonical_pad_width
+from ._sharding import auto_partitioned
 
 _JNP_MODE = {"reflect": "reflect", "replicate": "edge", "symmetric": "symmetric"}
 # Widest pad PyTorch accepts, relative to the axis size (symmetric follows circular).
@@ -83,6 +84,7 @@ def _positive(widths: Sequence[Pair]) -> list[Pair]:
     return [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
 
 
+@auto_partitioned
 @partial(jax.jit, static_argnames=("widths", "modes"))
 def pad_validated(
     x: jax.Array, value: jax.Array, *, widths: tuple[Pair, ...], modes: tuple[str, ...]

@@ -25,6 +25,7 @@ from ._padding import (
     pool_output_shape,
     resolve_padding,
 )
+from ._sharding import auto_partitioned
 
 
 def _rank(x: jax.Array, window_shape: Any, strides: Any) -> int:
@@ -77,6 +78,7 @@ class _Geometry:
         return tuple(out)
 
 
+@auto_partitioned
 @partial(jax.jit, static_argnames=("window", "strides", "dilation", "pads"))
 def _max_pool(x, *, window, strides, dilation, pads):
     # Concrete numpy inits let lax pick its differentiable max/add window reductions.
@@ -165,6 +167,7 @@ def _counts(size: int, window: int, stride: int, pad: Pair, out: int, include_pa
     return np.clip(np.minimum(starts + window, high) - np.maximum(starts, low), 0, None)
 
 
+@auto_partitioned
 @partial(jax.jit, static_argnames=("window", "strides", "widths", "modes", "pads"))
 def _avg_pool(x, divisor, *, window, strides, widths, modes, pads):
     if any(w != (0, 0) for w in widths):

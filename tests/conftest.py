@@ -1,7 +1,13 @@
-"""Hypothesis profiles: 'ci' (default, full counts, deterministic) and 'dev' (quick)."""
+"""Eight host CPU devices for the sharding tests; hypothesis profiles 'ci' (default, full
+counts, deterministic) and 'dev' (quick)."""
 
-from helpers import PROFILE
-from hypothesis import HealthCheck, settings
+import jax
+
+# Before any computation initialises the backend. Single-device tests still run on one device.
+jax.config.update("jax_num_cpu_devices", 8)
+
+from helpers import PROFILE  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 settings.register_profile(
     "ci",
