@@ -60,11 +60,17 @@ def load(limit: int | None = None, seed: int = 0):
 
 
 def train(mode: str, data, *, epochs: int, batch_size: int, lr: float, seed: int,
-          progress: bool = True) -> dict:
-    """Trains one CNN with `padding_mode=mode`; returns its test accuracy and time."""
+          progress: bool = True, place=None) -> dict:
+    """Trains one CNN with `padding_mode=mode`; returns its test accuracy and time.
+
+    `place(array, batch=bool)` puts parameters and batches on devices (default: as
+    they are); examples/data_parallel_digits.py shards the batches with it.
+    """
+    place = place or (lambda a, batch: a)
     x_train, y_train, x_test, y_test = data
     model = CNN(mode)
     params = model.init(jax.random.key(seed), x_train[:1])["params"]
+    params = jax.tree.map(lambda p: place(p, batch=False), params)
     steps_per_epoch = len(x_train) // batch_size
     schedule = optax.cosine_decay_schedule(lr, epochs * steps_per_epoch)
     optimizer = optax.adamw(schedule, weight_decay=1e-4)
@@ -91,10 +97,11 @@ def train(mode: str, data, *, epochs: int, batch_size: int, lr: float, seed: int
         order = rng.permutation(len(x_train))
         for i in range(steps_per_epoch):
             batch = order[i * batch_size:(i + 1) * batch_size]
-            params, opt_state, loss = step(params, opt_state, x_train[batch], y_train[batch])
+            params, opt_state, loss = step(params, opt_state, place(x_train[batch], batch=True),
+                                           place(y_train[batch], batch=True))
         bar.set_postfix(loss=f"{float(loss):.4f}", refresh=False)
         bar.update()
-    acc = float(accuracy(params, x_test, y_test))
+    acc = float(accuracy(params, place(x_test, batch=False), place(y_test, batch=False)))
     seconds = time.perf_counter() - start
     bar.set_postfix(loss=f"{float(loss):.4f}", test_acc=f"{acc:.2%}")
     bar.close()

@@ -48,3 +48,27 @@ def test_port_torch_resnet_block():
     diffs = example.main(["--dim", "8", "--size", "12"])
     assert len(diffs) == 4
     assert all(diff < 1e-5 for diff in diffs.values()), diffs
+
+
+def test_data_parallel_digits_short(capsys):
+    example = _example("data_parallel_digits", "optax", "sklearn", "tqdm")
+    result = example.main(["--epochs", "3", "--limit", "512", "--no-progress"])
+    assert result["devices"] == len(__import__("jax").local_devices()) >= 8  # conftest.py
+    parallel, single = result["parallel"], result["single"]
+    assert parallel["accuracy"] > 0.5
+    # The same batches and weights; only the order of the gradient sums differs.
+    assert abs(parallel["errors"] - single["errors"]) <= 3, (parallel, single)
+    assert "data-parallel test accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("grid, mesh", [("torus", ["4", "2"]), ("climate", ["2", "4"])])
+def test_periodic_pde_short(tmp_path, grid, mesh):
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed: PNG not drawn")
+    example = _example("periodic_pde")
+    png = tmp_path / "field.png"
+    result = example.main(["--size", "32", "--steps", "200", "--grid", grid, "--mesh", *mesh,
+                           "--png", str(png)])
+    assert result["mesh"] == tuple(map(int, mesh))
+    assert result["max_abs_diff"] <= 1e-6
+    assert result["v_range"][1] > 0.1  # the pattern grew
+    assert png.stat().st_size > 1000
