@@ -11,8 +11,9 @@ import pytest
 import jaxpad
 from jaxpad import _conv, _conv_transpose, _dilated, _layers, _pad, _padding, _pool
 
-# The Flax layers and the PyTorch converters need their optional dependencies.
-OPTIONAL = {"jaxpad.linen": ["flax"], "jaxpad.nnx": ["flax"], "jaxpad.interop": ["flax", "torch"]}
+# The submodules; the Flax layers and the PyTorch converters need optional dependencies.
+OPTIONAL = {"jaxpad.linen": ["flax"], "jaxpad.nnx": ["flax"], "jaxpad.interop": ["flax", "torch"],
+            "jaxpad.sharded": []}
 
 
 def _optional(name):
