@@ -8,8 +8,10 @@ because the padded axis no longer divides by the devices. `conv` here is built
 on `jax.shard_map`: each device receives only the halo rows its window reads
 from its two neighbours through `lax.ppermute` (a ring for 'circular'), fills
 the halos at the outer edges of the domain locally in the padding mode, and
-convolves its extended block with `jaxpad.conv`. It moves exactly the bytes of a
-zero-padded convolution, in every mode, forward and backward.
+convolves its extended block with `jaxpad.conv`. Its forward pass moves the
+bytes of XLA's zero-padded convolution in every mode; its backward pass returns
+the halo cotangents (input rows and channels), where XLA fetches output-gradient
+halos, which weigh less for strided convolutions or fewer output channels.
 """
 
 from __future__ import annotations
@@ -292,6 +294,12 @@ def conv(
                  local_pads=tuple(local_pads), modes=modes, oversize=oversize,
                  conv=tuple(sorted({**keywords, "stride": stride_t,
                                     "dilation": dilation_t}.items())))
-    y = _sharded_conv(x_b, kernel, None if bias is None else jnp.asarray(bias),
-                      jnp.asarray(padding_value), plan=plan)
+    bias = None if bias is None else jnp.asarray(bias)
+    # Explicit meshes need a mesh context; one can be entered outside transformations only.
+    traced = any(isinstance(a, jax.core.Tracer) for a in (x_b, kernel, bias, padding_value))
+    if jax.sharding.get_abstract_mesh().empty and not traced:
+        with jax.set_mesh(mesh):
+            y = _sharded_conv(x_b, kernel, bias, jnp.asarray(padding_value), plan=plan)
+    else:
+        y = _sharded_conv(x_b, kernel, bias, jnp.asarray(padding_value), plan=plan)
     return y if batched else y[0]

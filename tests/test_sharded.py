@@ -220,6 +220,16 @@ def test_sharded_conv_takes_the_mesh_of_set_mesh():
     assert_close(y, jaxpad.conv(x, w, padding_mode="circular"))
 
 
+@pytest.mark.parametrize("axis_type", AXIS_TYPES)
+def test_sharded_conv_outside_jit_without_a_mesh_context(axis_type):
+    """Eager calls enter the mesh themselves; no sharded axis at all is a replicated conv."""
+    m = mesh((2,), ("x",), axis_type)
+    x, w = normal((1, 8, 2), 0), normal((3, 2, 2), 1)
+    for axes in (("x",), (None,)):
+        y = jaxpad.sharded.conv(x, w, spatial_axes=axes, mesh=m, padding_mode="reflect")
+        assert_close(y, jaxpad.conv(x, w, padding_mode="reflect"))
+
+
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
