@@ -51,13 +51,17 @@ class _Plan:
     spec: PartitionSpec  # of x and of the output
     spatial: tuple[int, ...]  # array axes of the spatial dimensions
     names: tuple[str | None, ...]  # mesh axis of each spatial dimension, or None
-    mesh_axes: tuple[str, ...]  # every mesh axis x is split over
     halos: tuple[Pair, ...]  # rows read beyond each device's block (negative: cropped)
     early_pads: tuple[Pair, ...]  # unsharded axes padded in order with the sharded ones
     local_pads: tuple[Pair, ...]  # what the block convolution still pads
     modes: tuple[str, ...]
     oversize: str
     conv: tuple[tuple[str, Any], ...]  # the remaining keywords of jaxpad.conv
+
+    @property
+    def mesh_axes(self) -> tuple[str, ...]:
+        """Every mesh axis x is split over."""
+        return tuple(a for a in self.spec if a is not None)
 
 
 def _slab(x: jax.Array, axis: int, start: int, stop: int) -> jax.Array:
@@ -289,7 +293,6 @@ def conv(
     for axis, name in zip(spatial, names):
         in_spec[axis] = name
     plan = _Plan(mesh=mesh, spec=PartitionSpec(*in_spec), spatial=spatial, names=names,
-                 mesh_axes=tuple(a for a in in_spec if a is not None),
                  halos=tuple(halos), early_pads=tuple(early_pads),
                  local_pads=tuple(local_pads), modes=modes, oversize=oversize,
                  conv=tuple(sorted({**keywords, "stride": stride_t,
