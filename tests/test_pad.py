@@ -132,6 +132,27 @@ def test_random_configs_against_reference(config):
             jaxpad.pad(x, widths, modes, value=2.5)
 
 
+
+@settings(max_examples=examples(100))
+@given(pad_configs(min_size=1, max_rank=3))
+def test_forward_and_reverse_mode_are_the_same_linear_map(config):
+    # The primal writes the frame in place, the tangent adds it: the two must agree,
+    # and reverse mode (the tangent's transpose) must gather what the reference reads.
+    shape, widths, modes = config
+    if not _accepts(shape, widths, modes):
+        return
+    x, t = jnp.asarray(_rand(shape)), jnp.asarray(_rand(shape, seed=1))
+    fn = partial(jaxpad.pad, pad_width=widths, mode=modes, oversize="repeat")
+    y, tangent = jax.jvp(fn, (x,), (t,))
+    np.testing.assert_array_equal(tangent, fn(t))
+    ct = _rand(y.shape, seed=2)
+    index = np.arange(1, x.size + 1, dtype=np.float64).reshape(shape)
+    reads = reference.pad(index, widths, modes, 0).ravel().astype(int) - 1  # -1: a fill
+    expected = np.zeros(x.size, np.float64)
+    np.add.at(expected, reads[reads >= 0], ct.ravel()[reads >= 0].astype(np.float64))
+    assert_close(jax.vjp(fn, x)[1](jnp.asarray(ct))[0], expected.reshape(shape))
+    assert_close(jax.linear_transpose(fn, x)(jnp.asarray(ct))[0], expected.reshape(shape))
+
 @given(pad_configs(modes=("reflect", "symmetric", "replicate", "circular"), min_size=1))
 def test_oversize_repeat_matches_numpy(config):
     shape, widths, modes = config
