@@ -130,26 +130,48 @@ def _transpose_zeros(x, kernel, lo, out, *, stride, dilation, groups, dn, precis
             preferred_element_type=preferred_element_type,
         ).astype(dtype)
 
-    # When on every axis all phases read the same input window with as many taps (e.g.
-    # kernel = stride, padding 0: U-Net upsampling), the phases are one convolution with
-    # the sub-kernels side by side (O * prod(stride) output channels), then depth-to-space.
+    # When on every axis all phases have as many taps (kernel a multiple of the stride,
+    # e.g. DCGAN's 4x4 stride 2, U-Net's 2x2), the phases are one convolution with the
+    # sub-kernels side by side (O * prod(stride) output channels) over the union of
+    # their windows, which start at most a few elements apart; each phase then takes
+    # its blocks at its own offset (depth-to-space). The extra outputs of the wider
+    # window are a border of `shift` blocks, where separate phases would cost one
+    # convolution each.
     uniform = len(combos) > 1 and all(
-        None not in plans[a] and len({(len(p[0]), p[1]) for p in plans[a]}) == 1
+        None not in plans[a] and len({(len(p[0]), p[3]) for p in plans[a]}) == 1
         for a in range(nsp)
     )
     if uniform:
-        plan0 = [plans[a][0] for a in range(nsp)]
+        first = [min(p[1] for p in plans[a]) for a in range(nsp)]
+        shift = [max(p[1] for p in plans[a]) - first[a] for a in range(nsp)]
+        union = [(p[0], first[a], p[2] + shift[a], p[3]) for a, p in
+                 enumerate(plans[a][0] for a in range(nsp))]
         phases = len(combos)
         ks = jnp.stack([sub_kernel([plans[a][r] for a, r in enumerate(c)]) for c in combos],
                        axis=nsp + 1)  # (*J, C // G, P, O)
         ks = ks.reshape(*ks.shape[:nsp + 2], groups, out_channels // groups)
         ks = jnp.swapaxes(ks, nsp + 1, nsp + 2)  # (*J, C // G, G, P, O // G)
         ks = ks.reshape(*ks.shape[:nsp + 1], -1)
-        y = run(windows(plan0), ks, plan0)
+        y = run(windows(union), ks, union)
         channel = dn.out_spec[1]
         shape = list(y.shape)
         shape[channel:channel + 1] = [groups, phases, out_channels // groups]
         y = jnp.moveaxis(y.reshape(shape), channel + 1, 0)  # (P, ..., G, O // G, ...)
+        if any(shift):
+            # Per axis, the phases reading at one offset are a contiguous run of that
+            # axis's phases: one slice per run, so the transpose is no wider than y.
+            y = y.reshape(*stride, *y.shape[1:])
+            for a in range(nsp):
+                # Spatial axes after the split channel axis moved one place on.
+                axis = nsp + spatial[a] + (spatial[a] > channel)
+                offsets = [p[1] - first[a] for p in plans[a]]
+                parts = []
+                for offset, run in itertools.groupby(range(stride[a]), key=offsets.__getitem__):
+                    run = list(run)
+                    part = lax.slice_in_dim(y, run[0], run[-1] + 1, axis=a)
+                    parts.append(lax.slice_in_dim(part, offset, offset + blocks_per_axis[a],
+                                                  axis=axis))
+                y = parts[0] if len(parts) == 1 else lax.concatenate(parts, a)
         blocks = [y.reshape(phases, *block_shape)]
     else:
         blocks = []

@@ -193,6 +193,28 @@ def _torch_fn(nsp):
                                           and all(lo == hi for lo, hi in c["crops"])),
        channels_last=st.booleans())
 def test_matches_torch_forward_and_gradients(c, channels_last):
+    _check_against_torch(c, channels_last)
+
+
+@requires_torch
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("nsp, k, s, p, d, groups", [
+    (1, 8, 4, 2, 1, 1), (1, 4, 2, 1, 1, 2), (1, 6, 3, 2, 1, 1), (1, 4, 2, 3, 2, 1),
+    (2, 4, 2, 1, 1, 1), (2, (4, 2), 2, (1, 0), 1, 2), (2, 6, (3, 2), 1, 1, 1),
+    (3, 4, 2, 1, 1, 1), (3, (2, 4, 4), (2, 2, 1), (1, 1, 2), 1, 1),
+])
+def test_phases_in_one_convolution_at_shifted_windows_match_torch(nsp, k, s, p, d, groups,
+                                                                  channels_last):
+    # Kernel a multiple of the stride with padding: all phases have as many taps but
+    # read windows that start apart (one convolution, then per-phase offsets).
+    per_axis = [(v,) * nsp if isinstance(v, int) else v for v in (k, s, p, d)]
+    k, s, p, d = (list(v) for v in per_axis)
+    c = dict(nsp=nsp, groups=groups, k=k, s=s, d=d, shape=[5 if nsp == 3 else 7] * nsp,
+             op=[0] * nsp, crops=[(pi, pi) for pi in p])
+    _check_against_torch(c, channels_last)
+
+
+def _check_against_torch(c, channels_last):
     x, w, b = _arrays(c)
     padding = [lo for lo, _ in c["crops"]]
     xt, wt, bt = (torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (x, w, b))
