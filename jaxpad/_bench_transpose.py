@@ -60,15 +60,6 @@ def transpose_cases(quick: bool = False, batch: int = 8) -> list[TransposeCase]:
     return full[:2] if quick else full
 
 
-def _median_time(fn: Callable[[], Any], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def _variants(c: TransposeCase) -> dict[str, tuple[Callable, tuple]]:
     """name -> (jitted fn of arrays, arrays); each returns the output or the grads."""
     rng = np.random.default_rng(0)
@@ -111,7 +102,8 @@ def _variants(c: TransposeCase) -> dict[str, tuple[Callable, tuple]]:
     return out
 
 
-def _torch_time(c: TransposeCase, backward: bool, repeats: int) -> float | None:
+def _torch_run(c: TransposeCase, backward: bool) -> Callable[[], None] | None:
+    """A warmed-up callable running torch's transposed conv (CPU ops are synchronous)."""
     try:
         import torch
     except ImportError:  # pragma: no cover - torch is optional
@@ -121,19 +113,24 @@ def _torch_time(c: TransposeCase, backward: bool, repeats: int) -> float | None:
     w = torch.randn(c.k[-1], c.k[-2], *c.k[:nsp], requires_grad=backward)
     f = getattr(torch.nn.functional, f"conv_transpose{nsp}d")
 
-    def run():
+    def run() -> None:
         y = f(x, w, stride=c.stride, padding=c.padding, output_padding=c.output_padding)
         if backward:
             y.sum().backward()
-        return y
 
     run()
-    times = []
+    return run
+
+
+def _interleaved(runs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, list[float]]:
+    """Seconds per call of each warmed-up run, every run once per round."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, run in runs.items():
+            start = time.perf_counter()
+            jax.block_until_ready(run())
+            times[name].append(time.perf_counter() - start)
+    return times
 
 
 def bench_transpose(quick: bool = False, batch: int = 8, repeats: int = 10,
@@ -143,7 +140,7 @@ def bench_transpose(quick: bool = False, batch: int = 8, repeats: int = 10,
     Args:
       quick: two cases instead of five.
       batch: the batch size.
-      repeats: timed runs per variant (after one warm-up and compile).
+      repeats: interleaved rounds, each timing every variant once (after a warm-up).
       backward: also time forward+backward (gradients w.r.t. input and kernel).
 
     Returns:
@@ -161,13 +158,21 @@ def bench_transpose(quick: bool = False, batch: int = 8, repeats: int = 10,
         for kind in passes:
             row: dict[str, Any] = {"case": c.name, "pass": kind,
                                    "backend": jax.default_backend()}
+            runs: dict[str, Callable[[], Any]] = {}
             for name, (fn, args) in _variants(c).items():
                 if kind == "backward":
                     fn = jax.grad(lambda *a, fn=fn: jnp.sum(fn(*a) ** 2), argnums=(0, 1))
                 jitted = jax.jit(fn)
                 jax.block_until_ready(jitted(*args))
-                row[name] = _median_time(lambda jitted=jitted, args=args: jitted(*args), repeats)
-            row["torch"] = _torch_time(c, kind == "backward", repeats)
+                runs[name] = lambda jitted=jitted, args=args: jitted(*args)
+            times = _interleaved(runs, repeats)
+            torch_run = _torch_run(c, kind == "backward")
+            # torch on its own: its OpenMP threads spin after each call, which would
+            # slow down whichever JAX variant ran next on a small machine.
+            if torch_run is not None:
+                times.update(_interleaved({"torch": torch_run}, repeats))
+            row.update({name: statistics.median(t) for name, t in times.items()})
+            row.setdefault("torch", None)
             for name in list(row):
                 if name not in ("case", "pass", "backend") and row[name] is not None:
                     row[f"{name}_ratio"] = row[name] / row["forward"]
