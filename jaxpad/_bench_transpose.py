@@ -165,12 +165,16 @@ def bench_transpose(quick: bool = False, batch: int = 8, repeats: int = 10,
                 jitted = jax.jit(fn)
                 jax.block_until_ready(jitted(*args))
                 runs[name] = lambda jitted=jitted, args=args: jitted(*args)
-            times = _interleaved(runs, repeats)
+            # jaxpad against its floor, interleaved; the lhs-dilated variants (tens of
+            # times slower, their large buffers unsettle the allocator) and torch (its
+            # OpenMP threads spin after each call) in rounds of their own.
+            groups = [{k: runs.pop(k) for k in ("jaxpad", "forward")}, runs]
             torch_run = _torch_run(c, kind == "backward")
-            # torch on its own: its OpenMP threads spin after each call, which would
-            # slow down whichever JAX variant ran next on a small machine.
             if torch_run is not None:
-                times.update(_interleaved({"torch": torch_run}, repeats))
+                groups.append({"torch": torch_run})
+            times = {}
+            for group in groups:
+                times.update(_interleaved(group, repeats))
             row.update({name: statistics.median(t) for name, t in times.items()})
             row.setdefault("torch", None)
             for name in list(row):
