@@ -110,54 +110,56 @@ def take_rows(x: jax.Array, axis: int, index: Sequence[int]) -> jax.Array:
     return parts[0] if len(parts) == 1 else lax.concatenate(parts, axis)
 
 
-def _fill_frame(
-    x: jax.Array, widths: Sequence[Pair], axes: Sequence[int], mode: str, in_place: bool
-) -> jax.Array:
-    """`x` padded by non-negative `widths` on `axes` in a copying mode.
+def _fill_frame(x: jax.Array, widths: Sequence[Pair], axes: Sequence[int], mode: str) -> jax.Array:
+    """`x` padded by non-negative `widths` on `axes` in a copying mode, in one pass.
 
-    One zero-padding pass, then each frame strip goes in: the rows of `x` it
-    copies, themselves padded along the axes before its own (the corners, as
-    padding the axes in turn gives). Strips read `x`, never the output, so with
-    `in_place` XLA writes them into the output without copying it. Without, each
-    strip is added as a zero-padded term: slower forward, but its transpose is
-    slices of the cotangent fused into one pass, where the transpose of an
-    in-place write zeroes the cotangent first. Concatenating per axis would
-    cost a full copy per axis both ways.
+    Zero padding first, then each frame strip is written in place: the rows of
+    `x` it copies, themselves padded along the axes before its own (the corners,
+    as padding the axes in turn gives). Strips read `x`, never the output, so
+    XLA writes them without copying the output.
     """
     config = [(0, 0, 0)] * x.ndim
     for axis, (lo, hi) in zip(axes, widths):
         config[axis] = (lo, hi, 0)
-    zero = jnp.zeros((), x.dtype)
-    out = lax.pad(x, zero, config)
+    out = lax.pad(x, jnp.zeros((), x.dtype), config)
     for i, (axis, (lo, hi)) in enumerate(zip(axes, widths)):
         n = x.shape[axis]
         for start, rows in ((0, range(-lo, 0)), (lo + n, range(n, n + hi))):
             if not rows:
                 continue
             strip = take_rows(x, axis, [source_index(j, n, mode) for j in rows])
-            strip = _fill_frame(strip, widths[:i], axes[:i], mode, in_place)
+            strip = _fill_frame(strip, widths[:i], axes[:i], mode)
             # Along later axes the strip covers x only: their strips own the corners.
-            place = [(0, 0, 0)] * x.ndim
-            for later, (later_lo, later_hi) in zip(axes[i + 1:], widths[i + 1:]):
-                place[later] = (later_lo, later_hi, 0)
-            place[axis] = (start, out.shape[axis] - start - len(rows), 0)
-            if in_place:
-                out = lax.dynamic_update_slice(out, strip, [lo for lo, _, _ in place])
-            else:
-                out = out + lax.pad(strip, zero, place)
+            corner = [0] * x.ndim
+            for later, (later_lo, _) in zip(axes[i + 1:], widths[i + 1:]):
+                corner[later] = later_lo
+            corner[axis] = start
+            out = lax.dynamic_update_slice(out, strip, corner)
     return out
+
+
+def _gather_pad(x: jax.Array, widths: Sequence[Pair], axes: Sequence[int], mode: str) -> jax.Array:
+    """The same padding as one static gather per axis (slices, reversals, a concat)."""
+    for axis, (lo, hi) in zip(axes, widths):
+        n = x.shape[axis]
+        x = take_rows(x, axis, [source_index(j, n, mode) for j in range(-lo, n + hi)])
+    return x
 
 
 @partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3))
 def _mode_pad(x: jax.Array, widths: tuple[Pair, ...], axes: tuple[int, ...], mode: str):
-    return _fill_frame(x, widths, axes, mode, in_place=True)
+    return _fill_frame(x, widths, axes, mode)
 
 
 @_mode_pad.defjvp
 def _mode_pad_jvp(widths, axes, mode, primals, tangents):
-    # Both forms are the same linear map; reverse mode transposes the tangent's.
+    # The same linear map twice. In-place strips are the fastest forward, but their
+    # transpose zeroes the cotangent under each strip first (a copy per strip); the
+    # gather's transpose is slices of the cotangent added up in one fusion. (Adding
+    # zero-padded strips transposes as well, but XLA's SPMD partitioner emits
+    # invalid HLO for it on spatially sharded inputs, jax 0.10.2.)
     (x,), (t,) = primals, tangents
-    return _mode_pad(x, widths, axes, mode), _fill_frame(t, widths, axes, mode, in_place=False)
+    return _mode_pad(x, widths, axes, mode), _gather_pad(t, widths, axes, mode)
 
 
 @auto_partitioned
