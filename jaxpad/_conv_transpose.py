@@ -144,8 +144,8 @@ def _transpose_zeros(x, kernel, lo, out, *, stride, dilation, groups, dn, precis
     if uniform:
         first = [min(p[1] for p in plans[a]) for a in range(nsp)]
         shift = [max(p[1] for p in plans[a]) - first[a] for a in range(nsp)]
-        union = [(p[0], first[a], p[2] + shift[a], p[3]) for a, p in
-                 enumerate(plans[a][0] for a in range(nsp))]
+        union = [(plan[0][0], f, plan[0][2] + sh, plan[0][3])
+                 for plan, f, sh in zip(plans, first, shift)]
         phases = len(combos)
         ks = jnp.stack([sub_kernel([plans[a][r] for a, r in enumerate(c)]) for c in combos],
                        axis=nsp + 1)  # (*J, C // G, P, O)
