@@ -11,16 +11,10 @@ import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike
 
-from ._padding import (
-    ModeLike,
-    Pair,
-    as_int,
-    canonical_modes,
-    canonical_pad_width,
-    source_index,
-)
+from ._padding import ModeLike, Pair, as_int, canonical_modes, canonical_pad_width
 from ._sharding import auto_partitioned
 
+_JNP_MODE = {"reflect": "reflect", "replicate": "edge", "symmetric": "symmetric"}
 # Widest pad PyTorch accepts, relative to the axis size (symmetric follows circular).
 _LIMIT = {"reflect": -1, "circular": 0, "symmetric": 0}
 _LIMIT_TEXT = {"reflect": "width < size", "circular": "width <= size", "symmetric": "width <= size"}
@@ -90,78 +84,6 @@ def _positive(widths: Sequence[Pair]) -> list[Pair]:
     return [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
 
 
-def take_rows(x: jax.Array, axis: int, index: Sequence[int]) -> jax.Array:
-    """`x` gathered along `axis` at static indices, as slices, reversals and one concat.
-
-    Runs of consecutive indices (up or down) become one slice each, so the
-    gather and its transpose stay cheap, fusible copies.
-    """
-    runs: list[list[int]] = []
-    for i in index:
-        run = runs[-1] if runs else None
-        if run and (i - run[-1] in (1, -1)) and (len(run) == 1 or i - run[-1] == run[1] - run[0]):
-            run.append(i)
-        else:
-            runs.append([i])
-    parts = []
-    for run in runs:
-        part = lax.slice_in_dim(x, min(run), max(run) + 1, axis=axis)
-        parts.append(lax.rev(part, (axis,)) if len(run) > 1 and run[1] < run[0] else part)
-    return parts[0] if len(parts) == 1 else lax.concatenate(parts, axis)
-
-
-def _fill_frame(x: jax.Array, widths: Sequence[Pair], axes: Sequence[int], mode: str) -> jax.Array:
-    """`x` padded by non-negative `widths` on `axes` in a copying mode, in one pass.
-
-    Zero padding first, then each frame strip is written in place: the rows of
-    `x` it copies, themselves padded along the axes before its own (the corners,
-    as padding the axes in turn gives). Strips read `x`, never the output, so
-    XLA writes them without copying the output.
-    """
-    config = [(0, 0, 0)] * x.ndim
-    for axis, (lo, hi) in zip(axes, widths):
-        config[axis] = (lo, hi, 0)
-    out = lax.pad(x, jnp.zeros((), x.dtype), config)
-    for i, (axis, (lo, hi)) in enumerate(zip(axes, widths)):
-        n = x.shape[axis]
-        for start, rows in ((0, range(-lo, 0)), (lo + n, range(n, n + hi))):
-            if not rows:
-                continue
-            strip = take_rows(x, axis, [source_index(j, n, mode) for j in rows])
-            strip = _fill_frame(strip, widths[:i], axes[:i], mode)
-            # Along later axes the strip covers x only: their strips own the corners.
-            corner = [0] * x.ndim
-            for later, (later_lo, _) in zip(axes[i + 1:], widths[i + 1:]):
-                corner[later] = later_lo
-            corner[axis] = start
-            out = lax.dynamic_update_slice(out, strip, corner)
-    return out
-
-
-def _gather_pad(x: jax.Array, widths: Sequence[Pair], axes: Sequence[int], mode: str) -> jax.Array:
-    """The same padding as one static gather per axis (slices, reversals, a concat)."""
-    for axis, (lo, hi) in zip(axes, widths):
-        n = x.shape[axis]
-        x = take_rows(x, axis, [source_index(j, n, mode) for j in range(-lo, n + hi)])
-    return x
-
-
-@partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3))
-def _mode_pad(x: jax.Array, widths: tuple[Pair, ...], axes: tuple[int, ...], mode: str):
-    return _fill_frame(x, widths, axes, mode)
-
-
-@_mode_pad.defjvp
-def _mode_pad_jvp(widths, axes, mode, primals, tangents):
-    # The same linear map twice. In-place strips are the fastest forward, but their
-    # transpose zeroes the cotangent under each strip first (a copy per strip); the
-    # gather's transpose is slices of the cotangent added up in one fusion. (Adding
-    # zero-padded strips transposes as well, but XLA's SPMD partitioner emits
-    # invalid HLO for it on spatially sharded inputs, jax 0.10.2.)
-    (x,), (t,) = primals, tangents
-    return _mode_pad(x, widths, axes, mode), _gather_pad(t, widths, axes, mode)
-
-
 @auto_partitioned
 @partial(jax.jit, static_argnames=("widths", "modes"))
 def pad_validated(
@@ -185,12 +107,15 @@ def pad_validated(
             fill = jnp.zeros((), x.dtype) if mode == "zeros" else value.astype(x.dtype)
             x = lax.pad(x, fill, config)
             continue
+        full = [(0, 0)] * x.ndim
+        for i, p in zip(axes, _positive(w)):
+            full[i] = p
         if mode == "circular":
             # torch crops first, then wraps what is left.
-            x = _mode_pad(_crop(x, w, axes), tuple(_positive(w)), tuple(axes), mode)
+            x = jnp.pad(_crop(x, w, axes), full, mode="wrap")
         else:
             # torch reads the pad from the uncropped axis, then crops.
-            x = _crop(_mode_pad(x, tuple(_positive(w)), tuple(axes), mode), w, axes)
+            x = _crop(jnp.pad(x, full, mode=_JNP_MODE[mode]), w, axes)
     return x
 
 
