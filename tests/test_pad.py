@@ -132,12 +132,11 @@ def test_random_configs_against_reference(config):
             jaxpad.pad(x, widths, modes, value=2.5)
 
 
-
 @settings(max_examples=examples(100))
 @given(pad_configs(min_size=1, max_rank=3))
 def test_forward_and_reverse_mode_are_the_same_linear_map(config):
-    # The primal writes the frame in place, the tangent adds it: the two must agree,
-    # and reverse mode (the tangent's transpose) must gather what the reference reads.
+    # Padding is linear: its tangent is the padded tangent, and reverse mode (also
+    # jax.linear_transpose) adds each cotangent element onto the element it copies.
     shape, widths, modes = config
     if not _accepts(shape, widths, modes):
         return
@@ -152,6 +151,7 @@ def test_forward_and_reverse_mode_are_the_same_linear_map(config):
     np.add.at(expected, reads[reads >= 0], ct.ravel()[reads >= 0].astype(np.float64))
     assert_close(jax.vjp(fn, x)[1](jnp.asarray(ct))[0], expected.reshape(shape))
     assert_close(jax.linear_transpose(fn, x)(jnp.asarray(ct))[0], expected.reshape(shape))
+
 
 @given(pad_configs(modes=("reflect", "symmetric", "replicate", "circular"), min_size=1))
 def test_oversize_repeat_matches_numpy(config):
