@@ -37,6 +37,64 @@ from ._padding import (
 from ._sharding import auto_partitioned
 
 _TRANSPOSE_MODES = ("zeros", "reflect", "replicate", "symmetric", "circular")
+# Phase convolutions with at most this many taps differentiate through patch products.
+_PATCH_TAPS = 8
+
+
+def _valid_conv(x, kernel, dilation, dn, precision, preferred_element_type, groups=1):
+    """The stride-1 unpadded convolution of `x` with a `(*k, C // groups, O)` kernel."""
+    nsp = len(dilation)
+    return lax.conv_general_dilated(
+        x, kernel, (1,) * nsp, ((0, 0),) * nsp, rhs_dilation=dilation, dimension_numbers=dn,
+        feature_group_count=groups, precision=precision,
+        preferred_element_type=preferred_element_type,
+    )
+
+
+def _patch_product(x, kernel, dilation, dn, precision, preferred_element_type):
+    """`_valid_conv` as one matrix product of the input's patches (im2col)."""
+    nsp = len(dilation)
+    spatial, channel = dn.lhs_spec[2:], dn.lhs_spec[1]
+    k = kernel.shape[:nsp]
+    out = [x.shape[s] - d * (kk - 1) for s, d, kk in zip(spatial, dilation, k)]
+    patches = []
+    for taps in itertools.product(*map(range, k)):
+        p = x
+        for s, t, d, o in zip(spatial, taps, dilation, out):
+            p = lax.slice_in_dim(p, t * d, t * d + o, axis=s)
+        patches.append(p)
+    p = patches[0] if len(patches) == 1 else lax.concatenate(patches, channel)
+    y = lax.dot_general(p, kernel.reshape(-1, kernel.shape[-1]), (((channel,), (0,)), ((), ())),
+                        precision=precision, preferred_element_type=preferred_element_type)
+    return jnp.moveaxis(y, -1, channel)
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4, 5))
+def _small_valid_conv(x, kernel, dilation, dn, precision, preferred_element_type):
+    """`_valid_conv` (no groups) whose derivatives are patch products.
+
+    XLA:CPU's kernel-gradient convolution for a small kernel between many channels
+    is about 2x slower than the same multiply-adds as one matrix product (DCGAN's
+    2x2 phase kernels, 256 to 512 channels: 29 ms against 16 ms). So the forward
+    stays a convolution and the tangent, the same linear map, is patch products,
+    which reverse mode transposes into products too.
+    """
+    return _valid_conv(x, kernel, dilation, dn, precision, preferred_element_type)
+
+
+@partial(_small_valid_conv.defjvp, symbolic_zeros=True)
+def _small_valid_conv_jvp(dilation, dn, precision, preferred_element_type, primals, tangents):
+    x, kernel = primals
+    tx, tkernel = tangents
+    static = (dilation, dn, precision, preferred_element_type)
+    y = _small_valid_conv(x, kernel, *static)
+    zero = jax.custom_derivatives.SymbolicZero
+    terms = []
+    if not isinstance(tx, zero):
+        terms.append(_patch_product(tx, kernel, *static))
+    if not isinstance(tkernel, zero):
+        terms.append(_patch_product(x, tkernel, *static))
+    return y, sum(terms[1:], terms[0]) if terms else jnp.zeros_like(y)
 
 
 def _window(x: jax.Array, axis: int, start: int, length: int) -> jax.Array:
@@ -123,12 +181,10 @@ def _transpose_zeros(x, kernel, lo, out, *, stride, dilation, groups, dn, precis
         return xs
 
     def run(xs, ks, plan):
-        return lax.conv_general_dilated(
-            xs, ks, window_strides=(1,) * nsp, padding=((0, 0),) * nsp,
-            rhs_dilation=tuple(p[3] for p in plan), dimension_numbers=internal,
-            feature_group_count=groups, precision=precision,
-            preferred_element_type=preferred_element_type,
-        ).astype(dtype)
+        small = groups == 1 and math.prod(len(p[0]) for p in plan) <= _PATCH_TAPS
+        conv = _small_valid_conv if small else partial(_valid_conv, groups=groups)
+        return conv(xs, ks, tuple(p[3] for p in plan), internal, precision,
+                    preferred_element_type).astype(dtype)
 
     # When on every axis all phases have as many taps (kernel a multiple of the stride,
     # e.g. DCGAN's 4x4 stride 2, U-Net's 2x2), the phases are one convolution with the
