@@ -369,9 +369,8 @@ def run(argv: Sequence[str] | None = None) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{backend}{'-quick' if args.quick else ''}"
-    (out / f"{stem}.json").write_text(json.dumps(dict(meta=meta, rows=rows, pad=pad_rows,
-                                                      raw=runs), indent=1, default=str))
     table = _markdown(rows, pad_rows, meta)
+    transpose_rows: list[dict] = []
     if not args.no_transpose:
         from ._bench_transpose import bench_transpose, to_markdown
 
@@ -379,6 +378,9 @@ def run(argv: Sequence[str] | None = None) -> dict:
         transpose_rows = bench_transpose(args.quick, batch if not args.quick else 2, reps)
         table += ("\n## Transposed convolutions\n\nTimes and ratios to the forward strided "
                   "conv of equal FLOPs:\n\n" + to_markdown(transpose_rows) + "\n")
+    (out / f"{stem}.json").write_text(json.dumps(
+        dict(meta=meta, rows=rows, pad=pad_rows, transpose=transpose_rows, raw=runs), indent=1,
+        default=str))
     (out / f"{stem}.md").write_text(table)
     _chart(rows, out / f"{stem}.png")
     print(table)

@@ -11,7 +11,8 @@
 - `forward`: the strided forward `lax.conv_general_dilated` that this transposed
   convolution is the adjoint of: the same multiply-adds, the floor to aim at.
 
-Ratios are to `forward`. Returns rows (dicts) and formats them as Markdown.
+Ratios are to `forward`; for forward+backward also the compiled training step's
+temporary memory. Returns rows (dicts) and formats them as Markdown.
 """
 
 from __future__ import annotations
@@ -133,6 +134,12 @@ def _interleaved(runs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, 
     return times
 
 
+def _temp_bytes(jitted: Callable, args: tuple) -> float | None:
+    """The compiled program's temporary memory, where the backend reports it."""
+    analysis = jitted.lower(*args).compile().memory_analysis()
+    return None if analysis is None else float(analysis.temp_size_in_bytes)
+
+
 def bench_transpose(quick: bool = False, batch: int = 8, repeats: int = 10,
                     backward: bool = True) -> list[dict[str, Any]]:
     """Times every variant of every case; one row per case and pass.
@@ -144,7 +151,9 @@ def bench_transpose(quick: bool = False, batch: int = 8, repeats: int = 10,
       backward: also time forward+backward (gradients w.r.t. input and kernel).
 
     Returns:
-      Rows `{'case', 'pass', 'backend', <variant>: seconds, <variant>_ratio: to forward}`.
+      Rows `{'case', 'pass', 'backend', <variant>: seconds, <variant>_ratio: to forward}`;
+      forward+backward rows also hold `temp_ratio`, jaxpad's compiled temporary
+      memory over the forward conv's (training step, where the backend reports it).
 
     Example:
       >>> from jaxpad._bench_transpose import bench_transpose, to_markdown
@@ -159,10 +168,13 @@ def bench_transpose(quick: bool = False, batch: int = 8, repeats: int = 10,
             row: dict[str, Any] = {"case": c.name, "pass": kind,
                                    "backend": jax.default_backend()}
             runs: dict[str, Callable[[], Any]] = {}
+            temps: dict[str, float | None] = {}
             for name, (fn, args) in _variants(c).items():
                 if kind == "backward":
                     fn = jax.grad(lambda *a, fn=fn: jnp.sum(fn(*a) ** 2), argnums=(0, 1))
                 jitted = jax.jit(fn)
+                if kind == "backward" and name in ("jaxpad", "forward"):
+                    temps[name] = _temp_bytes(jitted, args)
                 jax.block_until_ready(jitted(*args))
                 runs[name] = lambda jitted=jitted, args=args: jitted(*args)
             # jaxpad against its floor, interleaved; the lhs-dilated variants (tens of
@@ -177,6 +189,8 @@ def bench_transpose(quick: bool = False, batch: int = 8, repeats: int = 10,
                 times.update(_interleaved(group, repeats))
             row.update({name: statistics.median(t) for name, t in times.items()})
             row.setdefault("torch", None)
+            if temps.get("jaxpad") and temps.get("forward"):
+                row["temp_ratio"] = temps["jaxpad"] / temps["forward"]
             for name in list(row):
                 if name not in ("case", "pass", "backend") and row[name] is not None:
                     row[f"{name}_ratio"] = row[name] / row["forward"]
@@ -187,14 +201,15 @@ def bench_transpose(quick: bool = False, batch: int = 8, repeats: int = 10,
 def to_markdown(rows: list[dict[str, Any]]) -> str:
     """The rows as a Markdown table of milliseconds and ratios to the forward conv."""
     names = ["jaxpad", "lax", "flax", "torch", "forward"]
-    lines = ["| case | pass | " + " | ".join(names) + " |",
-             "|---|---|" + "---|" * len(names)]
+    lines = ["| case | pass | " + " | ".join(names) + " | jaxpad temp |",
+             "|---|---|" + "---|" * (len(names) + 1)]
     for r in rows:
         cells = [
             f"{r[n] * 1e3:.2f} ms ({r[n + '_ratio']:.2f}x)" if r.get(n) is not None else "-"
             for n in names
         ]
-        lines.append(f"| {r['case']} | {r['pass']} | " + " | ".join(cells) + " |")
+        temp = f"{r['temp_ratio']:.2f}x" if r.get("temp_ratio") else "-"
+        lines.append(f"| {r['case']} | {r['pass']} | " + " | ".join(cells) + f" | {temp} |")
     return "\n".join(lines)
 
 

@@ -7,6 +7,11 @@ stride-1 convolution of the input with a sub-kernel. That does exactly the
 useful multiply-adds (an lhs-dilated convolution multiplies `s - 1` zeros for
 every input element), and every convolution in the forward and backward pass
 is stride 1 with lax padding 0: shifts are explicit slices and pads.
+
+Phase convolutions of at most `_PATCH_TAPS` taps (and no groups) take their
+derivatives as products of the input's patches (`_small_valid_conv`): faster than
+XLA:CPU's kernel-gradient convolution, at the price of keeping the patches (one
+copy of the phase input per tap) for the backward pass.
 """
 
 from __future__ import annotations
