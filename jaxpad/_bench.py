@@ -97,6 +97,12 @@ def _jax_variants(c: Case, mode: str) -> dict[str, Callable]:
     return out
 
 
+def temp_bytes(compiled: Any) -> int | None:
+    """A compiled program's temporary memory, where the backend reports it."""
+    analysis = compiled.memory_analysis()
+    return None if analysis is None else analysis.temp_size_in_bytes
+
+
 def _loss(f: Callable) -> Callable:
     return lambda x, w: jnp.sum(f(x, w) ** 2)
 
@@ -127,7 +133,7 @@ def _measure_jax(c: Case, modes: Sequence[str], reps: int, seed: int = 0) -> lis
         seconds, compiled = compile_s[mode, name]
         runs.append(dict(case=c.name, mode=mode, variant=name, fwd=fwd, grad=grad,
                          compile_s=seconds,
-                         temp_bytes=compiled.memory_analysis().temp_size_in_bytes,
+                         temp_bytes=temp_bytes(compiled),
                          fwd_s=[], grad_s=[]))
     for _ in range(reps):  # interleaved: every variant once per round
         for r in runs:
@@ -197,8 +203,7 @@ def _stack_memory(c: Case, modes: Sequence[str]) -> dict[str, float]:
                 x = jax.nn.relu(jaxpad.conv(x, w, stride=1, padding="same", padding_mode=mode))
             return jnp.mean(x**2)
 
-        compiled = jax.jit(jax.grad(loss)).lower(ws, x).compile()
-        return compiled.memory_analysis().temp_size_in_bytes
+        return temp_bytes(jax.jit(jax.grad(loss)).lower(ws, x).compile())
 
     return {mode: step(mode) for mode in modes}
 

@@ -30,6 +30,7 @@ from jax import lax
 
 import jaxpad
 
+from ._bench import temp_bytes
 from ._conv import dimension_numbers
 
 
@@ -134,12 +135,6 @@ def _interleaved(runs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, 
     return times
 
 
-def _temp_bytes(jitted: Callable, args: tuple) -> float | None:
-    """The compiled program's temporary memory, where the backend reports it."""
-    analysis = jitted.lower(*args).compile().memory_analysis()
-    return None if analysis is None else float(analysis.temp_size_in_bytes)
-
-
 def bench_transpose(quick: bool = False, batch: int = 8, repeats: int = 10,
                     backward: bool = True) -> list[dict[str, Any]]:
     """Times every variant of every case; one row per case and pass.
@@ -168,13 +163,13 @@ def bench_transpose(quick: bool = False, batch: int = 8, repeats: int = 10,
             row: dict[str, Any] = {"case": c.name, "pass": kind,
                                    "backend": jax.default_backend()}
             runs: dict[str, Callable[[], Any]] = {}
-            temps: dict[str, float | None] = {}
+            temps: dict[str, int | None] = {}
             for name, (fn, args) in _variants(c).items():
                 if kind == "backward":
                     fn = jax.grad(lambda *a, fn=fn: jnp.sum(fn(*a) ** 2), argnums=(0, 1))
                 jitted = jax.jit(fn)
                 if kind == "backward" and name in ("jaxpad", "forward"):
-                    temps[name] = _temp_bytes(jitted, args)
+                    temps[name] = temp_bytes(jitted.lower(*args).compile())
                 jax.block_until_ready(jitted(*args))
                 runs[name] = lambda jitted=jitted, args=args: jitted(*args)
             # jaxpad against its floor, interleaved; the lhs-dilated variants (tens of

@@ -234,14 +234,18 @@ def _check_against_torch(c, channels_last):
         assert_close(got, t.grad.numpy())
 
 
-def _jax_call(c, x, w, b, channels_last):
-    """Like `_call` but differentiable with respect to channels-first `x` and `w`."""
+def _jax_call(c, x, w, b, channels_last, *, padding=None, mode="zeros"):
+    """Like `_call` but differentiable with respect to channels-first `x` and `w`.
+
+    `padding=None` is PyTorch's: the low crop of every axis.
+    """
     if channels_last:
         nsp = c["nsp"]
         x, w = jnp.moveaxis(x, 1, -1), jnp.transpose(w, (*range(2, nsp + 2), 1, 0))
     y = jaxpad.conv_transpose(
-        x, w, b, stride=c["s"], padding=[lo for lo, _ in c["crops"]],
-        output_padding=c["op"], dilation=c["d"], groups=c["groups"],
+        x, w, b, stride=c["s"],
+        padding=[lo for lo, _ in c["crops"]] if padding is None else padding,
+        output_padding=c["op"], padding_mode=mode, dilation=c["d"], groups=c["groups"],
         channels_last=channels_last, precision=HIGHEST)
     return jnp.moveaxis(y, -1, 1) if channels_last else y
 
@@ -505,16 +509,9 @@ def test_forward_mode_and_second_order_match_the_bilinear_map(c, channels_last):
     # checked here against the map itself: conv_transpose is bilinear in (x, kernel).
     x, w, _ = _arrays(c)
     tx, tw, _ = _arrays(c, seed=3)
-    nsp = c["nsp"]
 
     def f(x, w):
-        if channels_last:
-            x, w = jnp.moveaxis(x, 1, -1), jnp.transpose(w, (*range(2, nsp + 2), 1, 0))
-        y = jaxpad.conv_transpose(
-            x, w, stride=c["s"], padding=c["padding"], output_padding=c["op"],
-            padding_mode=c["mode"], dilation=c["d"], groups=c["groups"],
-            channels_last=channels_last, precision=HIGHEST)
-        return jnp.moveaxis(y, -1, 1) if channels_last else y
+        return _jax_call(c, x, w, None, channels_last, padding=c["padding"], mode=c["mode"])
 
     _, ty = jax.jvp(f, (x, w), (tx, tw))
     assert_close(ty, f(tx, w) + f(x, tw))
