@@ -155,11 +155,29 @@ def _transpose_zeros(x, kernel, lo, out, *, stride, dilation, groups, dn, precis
     nsp = len(stride)
     spatial = dn.lhs_spec[2:]
     ksize = kernel.shape[:nsp]
-    plans = [
-        _phases(x.shape[spatial[a]], ksize[a], stride[a], dilation[a], lo[a], out[a])
+
+    def phase_plans(lo, out):
+        return [_phases(x.shape[spatial[a]], ksize[a], stride[a], dilation[a], lo[a], out[a])
+                for a in range(nsp)]
+
+    plans = phase_plans(lo, out)
+    combos = list(itertools.product(*(range(s) for s in stride)))
+    # When on every axis all phases have as many taps (kernel a multiple of the stride,
+    # e.g. DCGAN's 4x4 stride 2, U-Net's 2x2), the phases are one convolution with the
+    # sub-kernels side by side (O * prod(stride) output channels) over the union of
+    # their windows; each phase then takes its blocks at its own offset (depth-to-space).
+    uniform = len(combos) > 1 and all(
+        None not in plans[a] and len({(len(p[0]), p[3]) for p in plans[a]}) == 1
         for a in range(nsp)
-    ]
-    blocks_per_axis = [-(-o // s) for o, s in zip(out, stride)]
+    )
+    # Blocks counted from a multiple of the stride of the full output start at one
+    # offset on every phase when the dilation is 1, so the depth-to-space needs no
+    # per-phase slices: compute from there and crop `skip` after it.
+    skip = [lo_ % s if uniform else 0 for lo_, s in zip(lo, stride)]
+    if any(skip):
+        plans = phase_plans([lo_ - k for lo_, k in zip(lo, skip)],
+                            [o + k for o, k in zip(out, skip)])
+    blocks_per_axis = [-(-(o + k) // s) for o, k, s in zip(out, skip, stride)]
     out_channels = kernel.shape[-1]
     dtype = preferred_element_type or jnp.result_type(x, kernel)
     internal = lax.ConvDimensionNumbers(
@@ -170,7 +188,6 @@ def _transpose_zeros(x, kernel, lo, out, *, stride, dilation, groups, dn, precis
     block_shape[dn.out_spec[1]] = out_channels
     for a in range(nsp):
         block_shape[spatial[a]] = blocks_per_axis[a]
-    combos = list(itertools.product(*(range(s) for s in stride)))
 
     def sub_kernel(plan):
         ks = kernel
@@ -191,17 +208,6 @@ def _transpose_zeros(x, kernel, lo, out, *, stride, dilation, groups, dn, precis
         return conv(xs, ks, tuple(p[3] for p in plan), internal, precision,
                     preferred_element_type).astype(dtype)
 
-    # When on every axis all phases have as many taps (kernel a multiple of the stride,
-    # e.g. DCGAN's 4x4 stride 2, U-Net's 2x2), the phases are one convolution with the
-    # sub-kernels side by side (O * prod(stride) output channels) over the union of
-    # their windows, which start at most a few elements apart; each phase then takes
-    # its blocks at its own offset (depth-to-space). The extra outputs of the wider
-    # window are a border of `shift` blocks, where separate phases would cost one
-    # convolution each.
-    uniform = len(combos) > 1 and all(
-        None not in plans[a] and len({(len(p[0]), p[3]) for p in plans[a]}) == 1
-        for a in range(nsp)
-    )
     if uniform:
         first = [min(p[1] for p in plans[a]) for a in range(nsp)]
         shift = [max(p[1] for p in plans[a]) - first[a] for a in range(nsp)]
@@ -257,7 +263,7 @@ def _transpose_zeros(x, kernel, lo, out, *, stride, dilation, groups, dn, precis
         y = jnp.transpose(stacked, order).reshape(merged)
     index = [slice(None)] * y.ndim
     for a in range(nsp):
-        index[spatial[a]] = slice(0, out[a])
+        index[spatial[a]] = slice(skip[a], skip[a] + out[a])
     return y[tuple(index)]
 
 

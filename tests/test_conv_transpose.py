@@ -202,11 +202,14 @@ def test_matches_torch_forward_and_gradients(c, channels_last):
     (1, 8, 4, 2, 1, 1), (1, 4, 2, 1, 1, 2), (1, 6, 3, 2, 1, 1), (1, 4, 2, 3, 2, 1),
     (2, 4, 2, 1, 1, 1), (2, (4, 2), 2, (1, 0), 1, 2), (2, 6, (3, 2), 1, 1, 1),
     (3, 4, 2, 1, 1, 1), (3, (2, 4, 4), (2, 2, 1), (1, 1, 2), 1, 1),
+    (1, 4, 2, 1, 3, 1), (2, 4, 2, (2, 1), (3, 1), 2),
 ])
 def test_phases_in_one_convolution_at_shifted_windows_match_torch(nsp, k, s, p, d, groups,
                                                                   channels_last):
-    # Kernel a multiple of the stride with padding: all phases have as many taps but
-    # read windows that start apart (one convolution, then per-phase offsets).
+    # Kernel a multiple of the stride with padding: all phases have as many taps (one
+    # convolution). Counted from the crop, they read windows that start apart; with
+    # dilation 1 the blocks are counted from a multiple of the stride instead, and a
+    # dilation coprime to the stride (3 here, stride 2) keeps per-phase offsets.
     per_axis = [(v,) * nsp if isinstance(v, int) else v for v in (k, s, p, d)]
     k, s, p, d = (list(v) for v in per_axis)
     c = dict(nsp=nsp, groups=groups, k=k, s=s, d=d, shape=[5 if nsp == 3 else 7] * nsp,
