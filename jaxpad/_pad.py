@@ -170,6 +170,8 @@ def _mode_pad_jvp(widths, axes, mode, primals, tangents):
 
 def _copying_pad(x: jax.Array, widths: list[Pair], axes: list[int], mode: str) -> jax.Array:
     """`x` padded by non-negative `widths` on `axes` in a copying mode."""
+    if not jnp.issubdtype(x.dtype, jnp.inexact):  # no tangents: the in-place form
+        return _fill_frame(x, widths, axes, mode, in_place=True)
     if not jax.sharding.get_abstract_mesh().empty:
         # XLA's SPMD partitioner (jax 0.10.2) fails to verify the transpose of the added
         # strips on a sharded axis; jnp.pad's lowering partitions.
@@ -177,8 +179,6 @@ def _copying_pad(x: jax.Array, widths: list[Pair], axes: list[int], mode: str) -
         for axis, p in zip(axes, widths):
             full[axis] = p
         return jnp.pad(x, full, mode=_JNP_MODE[mode])
-    if not jnp.issubdtype(x.dtype, jnp.inexact):  # no tangents: the in-place form
-        return _fill_frame(x, widths, axes, mode, in_place=True)
     return _mode_pad(x, tuple(widths), tuple(axes), mode)
 
 
