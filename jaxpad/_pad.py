@@ -11,18 +11,10 @@ import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike
 
-from ._padding import (
-    ModeLike,
-    Pair,
-    as_int,
-    canonical_modes,
-    canonical_pad_width,
-    source_index,
-)
+from ._padding import ModeLike, Pair, as_int, canonical_modes, canonical_pad_width
 from ._sharding import auto_partitioned
 
-_JNP_MODE = {"reflect": "reflect", "replicate": "edge", "symmetric": "symmetric",
-             "circular": "wrap"}
+_JNP_MODE = {"reflect": "reflect", "replicate": "edge", "symmetric": "symmetric"}
 # Widest pad PyTorch accepts, relative to the axis size (symmetric follows circular).
 _LIMIT = {"reflect": -1, "circular": 0, "symmetric": 0}
 _LIMIT_TEXT = {"reflect": "width < size", "circular": "width <= size", "symmetric": "width <= size"}
@@ -92,96 +84,6 @@ def _positive(widths: Sequence[Pair]) -> list[Pair]:
     return [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
 
 
-def take_rows(x: jax.Array, axis: int, index: Sequence[int]) -> jax.Array:
-    """`x` gathered along `axis` at static indices, as slices, reversals and one concat.
-
-    Runs of consecutive indices (up or down) become one slice each, so the
-    gather and its transpose stay cheap, fusible copies.
-    """
-    runs: list[list[int]] = []
-    for i in index:
-        run = runs[-1] if runs else None
-        if run and (i - run[-1] in (1, -1)) and (len(run) == 1 or i - run[-1] == run[1] - run[0]):
-            run.append(i)
-        else:
-            runs.append([i])
-    parts = []
-    for run in runs:
-        part = lax.slice_in_dim(x, min(run), max(run) + 1, axis=axis)
-        parts.append(lax.rev(part, (axis,)) if len(run) > 1 and run[1] < run[0] else part)
-    return parts[0] if len(parts) == 1 else lax.concatenate(parts, axis)
-
-
-def _fill_frame(
-    x: jax.Array, widths: Sequence[Pair], axes: Sequence[int], mode: str, in_place: bool
-) -> jax.Array:
-    """`x` padded by non-negative `widths` on `axes` in a copying mode.
-
-    One zero-padding pass, then each frame strip goes in: the rows of `x` it
-    copies, themselves padded along the axes before its own (the corners, as
-    padding the axes in turn gives). Strips read `x`, never the output, so with
-    `in_place` XLA writes them into the output without copying it. Without, each
-    strip is added as a term padded with -0.0 (`v + -0.0 == v` for every `v`, so
-    the sum is exact): a slower forward, but its transpose is slices of the
-    cotangent fused into one pass, where the transpose of an in-place write
-    pads every strip's cotangent to the full size.
-    """
-    config = [(0, 0, 0)] * x.ndim
-    for axis, (lo, hi) in zip(axes, widths):
-        config[axis] = (lo, hi, 0)
-    fill = jnp.zeros((), x.dtype) if in_place else jnp.array(-0.0, x.dtype)
-    out = lax.pad(x, fill, config)
-    for i, (axis, (lo, hi)) in enumerate(zip(axes, widths)):
-        n = x.shape[axis]
-        for start, rows in ((0, range(-lo, 0)), (lo + n, range(n, n + hi))):
-            if not rows:
-                continue
-            strip = take_rows(x, axis, [source_index(j, n, mode) for j in rows])
-            if in_place:
-                strip = _fill_frame(strip, widths[:i], axes[:i], mode, in_place=True)
-            else:  # thin: a gather per earlier axis keeps its transpose out of the big pass
-                for earlier, (e_lo, e_hi) in zip(axes[:i], widths[:i]):
-                    size = strip.shape[earlier]
-                    strip = take_rows(strip, earlier, [source_index(j, size, mode)
-                                                       for j in range(-e_lo, size + e_hi)])
-            # Along later axes the strip covers x only: their strips own the corners.
-            place = [(0, 0, 0)] * x.ndim
-            for later, (later_lo, later_hi) in zip(axes[i + 1:], widths[i + 1:]):
-                place[later] = (later_lo, later_hi, 0)
-            place[axis] = (start, out.shape[axis] - start - len(rows), 0)
-            if in_place:
-                out = lax.dynamic_update_slice(out, strip, [lo for lo, _, _ in place])
-            else:
-                out = out + lax.pad(strip, fill, place)
-    return out
-
-
-@partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3))
-def _mode_pad(x: jax.Array, widths: tuple[Pair, ...], axes: tuple[int, ...], mode: str):
-    return _fill_frame(x, widths, axes, mode, in_place=True)
-
-
-@_mode_pad.defjvp
-def _mode_pad_jvp(widths, axes, mode, primals, tangents):
-    # Both forms are the same linear map; reverse mode transposes the tangent's.
-    (x,), (t,) = primals, tangents
-    return _mode_pad(x, widths, axes, mode), _fill_frame(t, widths, axes, mode, in_place=False)
-
-
-def _copying_pad(x: jax.Array, widths: list[Pair], axes: list[int], mode: str) -> jax.Array:
-    """`x` padded by non-negative `widths` on `axes` in a copying mode."""
-    if not jnp.issubdtype(x.dtype, jnp.inexact):  # no tangents: the in-place form
-        return _fill_frame(x, widths, axes, mode, in_place=True)
-    if not jax.sharding.get_abstract_mesh().empty:
-        # XLA's SPMD partitioner (jax 0.10.2) fails to verify the transpose of the added
-        # strips on a sharded axis; jnp.pad's lowering partitions.
-        full = [(0, 0)] * x.ndim
-        for axis, p in zip(axes, widths):
-            full[axis] = p
-        return jnp.pad(x, full, mode=_JNP_MODE[mode])
-    return _mode_pad(x, tuple(widths), tuple(axes), mode)
-
-
 @auto_partitioned
 @partial(jax.jit, static_argnames=("widths", "modes"))
 def pad_validated(
@@ -205,12 +107,15 @@ def pad_validated(
             fill = jnp.zeros((), x.dtype) if mode == "zeros" else value.astype(x.dtype)
             x = lax.pad(x, fill, config)
             continue
+        full = [(0, 0)] * x.ndim
+        for i, p in zip(axes, _positive(w)):
+            full[i] = p
         if mode == "circular":
             # torch crops first, then wraps what is left.
-            x = _copying_pad(_crop(x, w, axes), _positive(w), axes, mode)
+            x = jnp.pad(_crop(x, w, axes), full, mode="wrap")
         else:
             # torch reads the pad from the uncropped axis, then crops.
-            x = _crop(_copying_pad(x, _positive(w), axes, mode), w, axes)
+            x = _crop(jnp.pad(x, full, mode=_JNP_MODE[mode]), w, axes)
     return x
 
 
