@@ -259,6 +259,23 @@ def test_dtypes_are_kept_and_values_copied_exactly(dtype, mode):
     np.testing.assert_array_equal(np.asarray(y, np.float64), expected)
 
 
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular", "symmetric"])
+def test_signed_zeros_and_non_finite_values_are_copied_exactly(mode):
+    # Padding copies: -0.0, inf and nan stay as they are, in the pad and in the
+    # interior, in the primal and in the tangent; bools pad too.
+    x = jnp.asarray([[-0.0, 0.0, np.inf], [np.nan, -np.inf, -0.0], [1.0, -0.0, 2.0]])
+    widths = [(2, 1), (1, 2)]
+    fn = partial(jaxpad.pad, pad_width=widths, mode=mode)
+    expected = reference.pad(np.asarray(x), widths, [mode] * 2, 0.0)
+    y, tangent = jax.jvp(fn, (x,), (x,))
+    for got in (y, tangent, jax.jit(fn)(x)):
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(expected))
+    flags = x == 0
+    np.testing.assert_array_equal(fn(flags), reference.pad(np.asarray(flags), widths,
+                                                          [mode] * 2, False))
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_jit_grad_vmap(mode):
     x = jnp.asarray(_rand((3, 4, 5)))
