@@ -67,6 +67,23 @@ def _timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
+def interleaved(
+    runs: dict[Any, Callable[[], Any]], repeats: int, *, rotate: bool = False
+) -> dict[Any, list[float]]:
+    """Seconds per call of each warmed-up run, every run once per round.
+
+    With `rotate`, each round starts one run later, so that no run always
+    follows the same one.
+    """
+    names = list(runs)
+    times: dict[Any, list[float]] = {name: [] for name in names}
+    for i in range(repeats):
+        first = i % len(names) if rotate else 0
+        for name in names[first:] + names[:first]:
+            times[name].append(_timed(runs[name]))
+    return times
+
+
 def _same_pads(c: Case) -> tuple[tuple[int, int], ...]:
     return jaxpad.same_padding(c.x[1:-1], c.k[:-2], c.stride)
 
@@ -252,18 +269,15 @@ def _pad_rows(reps: int, batch: int) -> list[dict]:
         def f(a, mode=mode):
             return jaxpad.pad(a, widths, mode)
         fns[mode] = (jax.jit(f), backward(f), x)
-    times = {k: ([], []) for k in fns}
-    for fwd, grad, a in fns.values():
-        _timed(lambda fwd=fwd, a=a: fwd(a))
-        _timed(lambda grad=grad, a=a: grad(a, ct))
-    names = list(fns)
-    for i in range(reps):
-        # Rotated each round, so that no variant always runs first after the copy.
-        for k in names[i % len(names):] + names[:i % len(names)]:
-            fwd, grad, a = fns[k]
-            times[k][0].append(_timed(lambda fwd=fwd, a=a: fwd(a)))
-            times[k][1].append(_timed(lambda grad=grad, a=a: grad(a, ct)))
-    med = {k: (statistics.median(f), statistics.median(g)) for k, (f, g) in times.items()}
+    runs = {}
+    for k, (fwd, grad, a) in fns.items():
+        runs[k, "fwd"] = lambda fwd=fwd, a=a: fwd(a)
+        runs[k, "grad"] = lambda grad=grad, a=a: grad(a, ct)
+        _timed(runs[k, "fwd"])
+        _timed(runs[k, "grad"])
+    times = interleaved(runs, reps, rotate=True)
+    med = {k: (statistics.median(times[k, "fwd"]), statistics.median(times[k, "grad"]))
+           for k in fns}
     return [dict(mode=k, fwd_ratio=med[k][0] / med["copy"][0],
                  grad_ratio=med[k][1] / med["copy"][1]) for k in med if k != "copy"]
 

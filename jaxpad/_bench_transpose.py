@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -30,7 +29,7 @@ from jax import lax
 
 import jaxpad
 
-from ._bench import temp_bytes
+from ._bench import interleaved, temp_bytes
 from ._conv import dimension_numbers
 
 
@@ -124,17 +123,6 @@ def _torch_run(c: TransposeCase, backward: bool) -> Callable[[], None] | None:
     return run
 
 
-def _interleaved(runs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, list[float]]:
-    """Seconds per call of each warmed-up run, every run once per round."""
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            jax.block_until_ready(run())
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
 def bench_transpose(quick: bool = False, batch: int = 8, repeats: int = 10,
                     backward: bool = True) -> list[dict[str, Any]]:
     """Times every variant of every case; one row per case and pass.
@@ -181,7 +169,7 @@ def bench_transpose(quick: bool = False, batch: int = 8, repeats: int = 10,
                 groups.append({"torch": torch_run})
             times = {}
             for group in groups:
-                times.update(_interleaved(group, repeats))
+                times.update(interleaved(group, repeats))
             row.update({name: statistics.median(t) for name, t in times.items()})
             row.setdefault("torch", None)
             if temps.get("jaxpad") and temps.get("forward"):
