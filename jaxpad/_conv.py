@@ -12,7 +12,8 @@ from jax import lax
 from jax.typing import ArrayLike
 
 from ._frame import Config, frame_conv
-from ._pad import check_widths, pad_validated
+from ._lowering import pad_then_conv
+from ._pad import check_widths
 from ._padding import (
     ModeLike,
     PaddingLike,
@@ -85,28 +86,9 @@ def conv_validated(
             precision=precision, preferred_element_type=preferred_element_type,
         )
         return add_bias(frame_conv(config)(x, kernel), bias, dn)
-    # Zero padding is folded into the convolution, which XLA handles (and
-    # differentiates) best; other modes are materialised first. Next to a
-    # 'constant' axis, zeros are materialised too, to keep jaxpad.pad's corners.
-    folded = tuple(m == "zeros" and "constant" not in modes for m in modes)
-    lax_pads = tuple(p if f else (0, 0) for p, f in zip(pads, folded))
-    if lax_pads != pads:
-        widths = [(0, 0)] * x.ndim
-        axis_modes = ["zeros"] * x.ndim
-        for axis, p, m, f in zip(spatial, pads, modes, folded):
-            if not f:
-                widths[axis], axis_modes[axis] = p, m
-        x = pad_validated(x, padding_value, widths=tuple(widths), modes=tuple(axis_modes))
-    y = lax.conv_general_dilated(
-        x,
-        kernel,
-        window_strides=stride,
-        padding=lax_pads,
-        rhs_dilation=dilation,
-        dimension_numbers=dn,
-        feature_group_count=groups,
-        precision=precision,
-        preferred_element_type=preferred_element_type,
+    y = pad_then_conv(
+        x, kernel, padding_value, stride=stride, pads=pads, modes=modes, dilation=dilation,
+        dn=dn, groups=groups, precision=precision, preferred_element_type=preferred_element_type,
     )
     return add_bias(y, bias, dn)
 
@@ -222,10 +204,11 @@ def conv(
       preferred_element_type: passed to `lax.conv_general_dilated`.
       impl: how non-zero modes are computed, with identical results:
         'frame' runs the zero-padded convolution and corrects the output border
-        from the thin frame of padded values (no padded copy of the input, in
-        the forward or the backward pass; reverse-mode autodiff only, through a
-        custom VJP); 'pad' pads the input, then convolves (works with
-        `jax.jvp`); 'auto' takes 'frame' except for 'constant' padding.
+        from the thin frame of padded values (reverse-mode autodiff only,
+        through a custom VJP that saves only `x` and the kernel and builds no
+        padded copy; on CPU the forward pass pads first where a cost model
+        says that is faster); 'pad' pads the input, then convolves (works
+        with `jax.jvp`); 'auto' takes 'frame' except for 'constant' padding.
 
     Returns:
       The output, batched iff `x` was, in the layout of `x`, with spatial shape

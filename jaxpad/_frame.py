@@ -15,17 +15,21 @@ only the output rows whose windows overlap it, through the kernel taps that
 overlap it; one small strided convolution per piece computes them, and they are
 added in place.
 
-Nothing the size of the padded input is ever built: the forward pass costs the
-zero-padded convolution plus the frame, and a custom VJP keeps the backward pass
-to the zero-padded convolution's own backward plus the frame's, saving only `x`
-and the kernel. Forward-mode autodiff (`jax.jvp`) is not defined for it: use
-`impl='pad'` there.
+The backward pass never builds anything the size of the padded input: a custom
+VJP keeps it to the zero-padded convolution's own backward plus the frame's,
+saving only `x` and the kernel. The forward pass costs the zero-padded
+convolution plus the frame; on CPU, where the thin piece convolutions are slow
+and a padded copy is cheap next to a convolution with many multiply-adds per
+input element, it pads first instead when a cost model says that is cheaper
+(`pads_first_on_cpu`); the copy lives only until the convolution has read it.
+Forward-mode autodiff (`jax.jvp`) is not defined for it: use `impl='pad'` there.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +37,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from ._lowering import pad_then_conv
 from ._pad import pad_validated
 from ._padding import Pair, source_index
 
@@ -51,6 +56,8 @@ class Config:
     dn: lax.ConvDimensionNumbers
     precision: Any
     preferred_element_type: Any
+    # The forward pass on CPU: pad first (True), frame pieces (False), or by cost (None).
+    pad_first: bool | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +125,28 @@ def _conv(c: Config, x, w, pads, stride):
     )
 
 
+# XLA:CPU's costs relative to the convolution's multiply-adds, fitted on the benchmark
+# set: a padded copy costs about 80 multiply-adds per element (with the convolution
+# on the fast path, see `_lowering`); the thin piece convolutions run 2-13x slower
+# per multiply-add than the main one (few rows, strided, few channels).
+_COPY_MACS = 80.0
+_PIECE_SLOWDOWN = 6.0
+
+
+def pads_first_on_cpu(c: Config, pieces: tuple[_Piece, ...], out_channels: int) -> bool:
+    """Whether padding first is the cheaper forward pass on CPU (`c.pad_first` if set)."""
+    if c.pad_first is not None:
+        return c.pad_first
+    padded = [n + lo + hi for n, (lo, hi) in zip(c.shape, c.pads)]
+    out = [(p - d * (k - 1) - 1) // s + 1
+           for p, k, s, d in zip(padded, c.kernel, c.stride, c.dilation)]
+    macs_per_element = (math.prod(out) * math.prod(c.kernel) * out_channels
+                        / (c.groups * math.prod(padded)))
+    piece_share = sum((p.out1 - p.out0) / out[p.axis] * (p.k1 - p.k0) / c.kernel[p.axis]
+                      for p in pieces)
+    return _COPY_MACS / macs_per_element < _PIECE_SLOWDOWN * piece_share
+
+
 def _take(x: jax.Array, axis: int, index: tuple[int, ...]) -> jax.Array:
     """`x` gathered along `axis` at static indices, as slices, reversals and one concat."""
     runs: list[list[int]] = []
@@ -174,11 +203,21 @@ def frame_conv(c: Config) -> Callable[[jax.Array, jax.Array], jax.Array]:
     def span(x, p):
         return lax.slice_in_dim(x, p.span[0], p.span[1], axis=spatial[p.axis])
 
-    def forward(x, w):
+    def frame_forward(x, w):
         y = zero_conv(x, w)
         for p in pieces:
             y = _add_rows(y, _piece_rows(c, p, span(x, p), w), p.out0, out_spatial[p.axis])
         return y
+
+    def forward(x, w):
+        if not pads_first_on_cpu(c, pieces, w.shape[c.dn.rhs_spec[0]]):
+            return frame_forward(x, w)
+        padded = functools.partial(
+            pad_then_conv, padding_value=jnp.zeros((), x.dtype), stride=c.stride, pads=c.pads,
+            modes=c.modes, dilation=c.dilation, dn=c.dn, groups=c.groups,
+            precision=c.precision, preferred_element_type=c.preferred_element_type,
+        )
+        return lax.platform_dependent(x, w, cpu=padded, default=frame_forward)
 
     @jax.custom_vjp
     def op(x, w):

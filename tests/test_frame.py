@@ -72,6 +72,55 @@ def test_frame_equals_pad_first_forward_and_backward(c):
         assert_close(a, b)
 
 
+@settings(max_examples=examples(60))
+@given(configs(), st.booleans())
+def test_both_forward_passes_equal_pad_first(c, pad_first):
+    """The frame op's two CPU forward passes (chosen by cost), against `impl='pad'`."""
+    from jaxpad._conv import dimension_numbers
+    from jaxpad._frame import Config, frame_conv
+
+    rng = np.random.default_rng(0)
+    rank, g = c["rank"], c["groups"]
+    if c["channels_last"]:
+        x = jnp.asarray(rng.standard_normal((2, *c["shape"], 2 * g)), jnp.float32)
+        w = jnp.asarray(rng.standard_normal((*c["k"], 2, 3 * g)), jnp.float32)
+    else:
+        x = jnp.asarray(rng.standard_normal((2, 2 * g, *c["shape"])), jnp.float32)
+        w = jnp.asarray(rng.standard_normal((3 * g, 2, *c["k"])), jnp.float32)
+    pads = jaxpad.resolve_padding(c["padding"], c["shape"], c["k"], c["s"], c["d"])
+    kw = dict(stride=c["s"], dilation=c["d"], padding=pads, padding_mode=c["modes"], groups=g,
+              channels_last=c["channels_last"], oversize="repeat")
+    try:
+        expected = _both(x, w, **kw)["pad"]
+    except ValueError:  # an empty output
+        return
+    config = Config(tuple(c["shape"]), tuple(c["k"]), tuple(c["s"]), pads, tuple(c["modes"]),
+                    tuple(c["d"]), g, dimension_numbers(rank, c["channels_last"]), HIGHEST,
+                    None, pad_first=pad_first)
+    y, vjp = jax.vjp(frame_conv(config), x, w)
+    ct = jnp.asarray(np.random.default_rng(3).standard_normal(y.shape), y.dtype)
+    for a, b in zip((y, *vjp(ct)), expected):
+        assert_close(a, b)
+
+
+def test_cost_model_pads_first_where_the_copy_is_cheap():
+    """Many multiply-adds per input element and a wide frame pad first; else the frame."""
+    from jaxpad._conv import dimension_numbers
+    from jaxpad._frame import Config, _pieces, pads_first_on_cpu
+
+    def pads_first(shape, k, channels):
+        nsp = len(shape)
+        c = Config(shape, k, (1,) * nsp, tuple(((kk - 1) // 2, kk // 2) for kk in k),
+                   ("reflect",) * nsp, (1,) * nsp, 1, dimension_numbers(nsp, True), None, None)
+        return pads_first_on_cpu(c, _pieces(c), channels)
+
+    assert pads_first((28, 28), (3, 3), 128)
+    assert pads_first((56, 56), (5, 5), 64)
+    assert not pads_first((112, 112), (3, 3), 32)  # a thin frame around a cheap conv
+    assert not pads_first((4096,), (16,), 64)
+    assert not pads_first((28, 28), (3, 3), 4)  # copying costs more than 4 outputs' MACs
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("rank", [1, 2, 3])
 def test_frame_against_reference(mode, rank):
@@ -86,7 +135,10 @@ def test_frame_against_reference(mode, rank):
 
 
 def test_no_padded_copy_in_the_training_step():
-    """The compiled forward+backward holds no array of the padded input's shape."""
+    """The compiled forward+backward holds no array of the padded input's shape.
+
+    (Here the cost model keeps the frame forward pass too: 60 multiply-adds per element.)
+    """
     x, w = jnp.zeros((2, 16, 12, 4)), jnp.zeros((3, 5, 4, 4))
     loss = lambda impl: lambda x, w: jnp.sum(  # noqa: E731
         jaxpad.conv(x, w, padding_mode="reflect", impl=impl) ** 2)

@@ -1,0 +1,86 @@
+"""How jaxpad's convolutions reach `lax.conv_general_dilated`.
+
+XLA:CPU (jax 0.10, YNNPACK) runs a 2-D convolution whose padding attribute is
+all zeros 1.4-4.5x slower than the same convolution with any other padding,
+even a negative one that only drops a row (`python -m benchmarks.unpadded`).
+So on CPU an unpadded 2-D convolution reads one copied row more and drops it
+with padding `(-1, 0)`. The row is copied rather than zero-padded because XLA
+folds a zero pad back into the padding attribute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+from jax import lax
+
+from ._pad import pad_validated
+from ._padding import Pair
+
+
+def conv_lax(
+    x: jax.Array,
+    kernel: jax.Array,
+    *,
+    stride: Sequence[int],
+    pads: Sequence[Pair],
+    dilation: Sequence[int],
+    dn: lax.ConvDimensionNumbers,
+    groups: int = 1,
+    precision: Any = None,
+    preferred_element_type: Any = None,
+) -> jax.Array:
+    """`lax.conv_general_dilated` of batched `x`, kept on XLA:CPU's padded path."""
+
+    def conv(x, kernel, pads):
+        return lax.conv_general_dilated(
+            x, kernel, window_strides=tuple(stride), padding=tuple(pads),
+            rhs_dilation=tuple(dilation), dimension_numbers=dn, feature_group_count=groups,
+            precision=precision, preferred_element_type=preferred_element_type,
+        )
+
+    if len(pads) != 2 or any(p != (0, 0) for p in pads):
+        return conv(x, kernel, pads)
+
+    def cpu(x, kernel):
+        axis = dn.lhs_spec[2]
+        x = lax.concatenate([lax.slice_in_dim(x, 0, 1, axis=axis), x], axis)
+        return conv(x, kernel, ((-1, 0), (0, 0)))
+
+    return lax.platform_dependent(x, kernel, cpu=cpu, default=lambda x, k: conv(x, k, pads))
+
+
+def pad_then_conv(
+    x: jax.Array,
+    kernel: jax.Array,
+    padding_value: jax.Array,
+    *,
+    stride: Sequence[int],
+    pads: Sequence[Pair],
+    modes: Sequence[str],
+    dilation: Sequence[int],
+    dn: lax.ConvDimensionNumbers,
+    groups: int = 1,
+    precision: Any = None,
+    preferred_element_type: Any = None,
+) -> jax.Array:
+    """The convolution of batched `x` padded in `modes`, the padded input materialised.
+
+    Zero padding is folded into the convolution, which XLA handles (and
+    differentiates) best; next to a 'constant' axis zeros are materialised too,
+    to keep `jaxpad.pad`'s corners.
+    """
+    folded = tuple(m == "zeros" and "constant" not in modes for m in modes)
+    lax_pads = tuple(p if f else (0, 0) for p, f in zip(pads, folded))
+    if lax_pads != tuple(pads):
+        widths = [(0, 0)] * x.ndim
+        axis_modes = ["zeros"] * x.ndim
+        for axis, p, m, f in zip(dn.lhs_spec[2:], pads, modes, folded):
+            if not f:
+                widths[axis], axis_modes[axis] = p, m
+        x = pad_validated(x, padding_value, widths=tuple(widths), modes=tuple(axis_modes))
+    return conv_lax(x, kernel, stride=stride, pads=lax_pads, dilation=dilation, dn=dn,
+                    groups=groups, precision=precision,
+                    preferred_element_type=preferred_element_type)
