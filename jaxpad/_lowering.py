@@ -72,14 +72,20 @@ def pad_then_conv(
     differentiates) best; next to a 'constant' axis zeros are materialised too,
     to keep `jaxpad.pad`'s corners.
     """
-    folded = tuple(m == "zeros" and "constant" not in modes for m in modes)
-    lax_pads = tuple(p if f else (0, 0) for p, f in zip(pads, folded))
-    if lax_pads != tuple(pads):
+    folded = [m == "zeros" and "constant" not in modes for m in modes]
+    lax_pads = [p if f else (0, 0) for p, f in zip(pads, folded)]
+    if lax_pads != list(pads):
         widths = [(0, 0)] * x.ndim
         axis_modes = ["zeros"] * x.ndim
         for axis, p, m, f in zip(dn.lhs_spec[2:], pads, modes, folded):
             if not f:
                 widths[axis], axis_modes[axis] = p, m
+        if len(pads) == 2 and not any(map(any, lax_pads)):
+            # One more padded row, dropped by the convolution: see `conv_lax`.
+            a = folded.index(False)
+            axis = dn.lhs_spec[2 + a]
+            widths[axis] = (widths[axis][0] + 1, widths[axis][1])
+            lax_pads[a] = (-1, 0)
         x = pad_validated(x, padding_value, widths=tuple(widths), modes=tuple(axis_modes))
     return conv_lax(x, kernel, stride=stride, pads=lax_pads, dilation=dilation, dn=dn,
                     groups=groups, precision=precision,
