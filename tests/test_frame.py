@@ -142,7 +142,7 @@ def test_no_padded_copy_in_the_training_step():
     x, w = jnp.zeros((2, 16, 12, 4)), jnp.zeros((3, 5, 4, 4))
     loss = lambda impl: lambda x, w: jnp.sum(  # noqa: E731
         jaxpad.conv(x, w, padding_mode="reflect", impl=impl) ** 2)
-    padded = r"f32\[2,18,16,4\]"
+    padded = r"f32\[2,(18|19),16,4\]"  # 19: the row the convolution drops (`_lowering`)
     hlo = {impl: jax.jit(jax.grad(loss(impl), (0, 1))).lower(x, w).compile().as_text()
            for impl in ("frame", "pad")}
     assert re.search(padded, hlo["pad"])  # the check can see a padded copy
