@@ -38,7 +38,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ._lowering import pad_then_conv
-from ._pad import pad_validated
+from ._pad import pad_validated, take
 from ._padding import Pair, source_index
 
 
@@ -147,27 +147,11 @@ def pads_first_on_cpu(c: Config, pieces: tuple[_Piece, ...], out_channels: int) 
     return _COPY_MACS / macs_per_element < _PIECE_SLOWDOWN * piece_share
 
 
-def _take(x: jax.Array, axis: int, index: tuple[int, ...]) -> jax.Array:
-    """`x` gathered along `axis` at static indices, as slices, reversals and one concat."""
-    runs: list[list[int]] = []
-    for i in index:
-        run = runs[-1] if runs else None
-        if run and (i - run[-1] in (1, -1)) and (len(run) == 1 or i - run[-1] == run[1] - run[0]):
-            run.append(i)
-        else:
-            runs.append([i])
-    parts = []
-    for run in runs:
-        part = lax.slice_in_dim(x, min(run), max(run) + 1, axis=axis)
-        parts.append(lax.rev(part, (axis,)) if len(run) > 1 and run[1] < run[0] else part)
-    return parts[0] if len(parts) == 1 else lax.concatenate(parts, axis)
-
-
 def _piece_rows(c: Config, p: _Piece, x_span: jax.Array, w: jax.Array) -> jax.Array:
     """The piece's contribution to its output rows, from the rows of x it reads."""
     spatial = c.dn.lhs_spec[2:]
     index = tuple(i - p.span[0] for i in p.sources)
-    slab = _take(x_span, spatial[p.axis], index)
+    slab = take(x_span, spatial[p.axis], index)
     # The slab is padded in full (it is thin): zeros along earlier axes (inside x
     # there) and around the piece's own rows, the modes along later axes. Folding
     # the zeros into the convolution instead trips an XLA:CPU bug (jax 0.10) in

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from functools import partial
 
@@ -11,10 +12,16 @@ import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike
 
-from ._padding import ModeLike, Pair, as_int, canonical_modes, canonical_pad_width
+from ._padding import (
+    ModeLike,
+    Pair,
+    as_int,
+    canonical_modes,
+    canonical_pad_width,
+    source_index,
+)
 from ._sharding import auto_partitioned
 
-_JNP_MODE = {"reflect": "reflect", "replicate": "edge", "symmetric": "symmetric"}
 # Widest pad PyTorch accepts, relative to the axis size (symmetric follows circular).
 _LIMIT = {"reflect": -1, "circular": 0, "symmetric": 0}
 _LIMIT_TEXT = {"reflect": "width < size", "circular": "width <= size", "symmetric": "width <= size"}
@@ -73,15 +80,55 @@ def check_widths(
             )
 
 
-def _crop(x: jax.Array, widths: Sequence[Pair], axes: Sequence[int]) -> jax.Array:
-    index = [slice(None)] * x.ndim
-    for axis, (lo, hi) in zip(axes, widths):
-        index[axis] = slice(max(-lo, 0), x.shape[axis] - max(-hi, 0))
-    return x[tuple(index)]
+def _runs(index: Sequence[int]) -> list[list[int]]:
+    """`index` cut into runs of steps +1, -1 or 0 (slices, reversals, broadcasts)."""
+    runs: list[list[int]] = []
+    for i in index:
+        run = runs[-1] if runs else None
+        if run and i - run[-1] in (1, 0, -1) and (len(run) == 1 or i - run[-1] == run[1] - run[0]):
+            run.append(i)
+        else:
+            runs.append([i])
+    return runs
 
 
-def _positive(widths: Sequence[Pair]) -> list[Pair]:
-    return [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
+def _take_run(x: jax.Array, axis: int, run: list[int]) -> jax.Array:
+    part = lax.slice_in_dim(x, min(run), max(run) + 1, axis=axis)
+    if len(run) > 1 and run[1] == run[0]:
+        shape = list(x.shape)
+        shape[axis] = len(run)
+        return jnp.broadcast_to(part, shape)
+    return lax.rev(part, (axis,)) if len(run) > 1 and run[1] < run[0] else part
+
+
+def take(x: jax.Array, axis: int, index: Sequence[int]) -> jax.Array:
+    """`x` gathered along `axis` at static indices, as slices, reversals, broadcasts, one concat."""
+    return _take_nested(x, {axis: index}, [axis])
+
+
+def _take_nested(x: jax.Array, index: dict[int, Sequence[int]], axes: list[int]) -> jax.Array:
+    """`take` along every axis in `axes`, block by block, so XLA fuses it into one pass."""
+    if not axes:
+        return x
+    axis, rest = axes[0], axes[1:]
+    if not index[axis]:
+        return _take_nested(lax.slice_in_dim(x, 0, 0, axis=axis), index, rest)
+    parts = [_take_nested(_take_run(x, axis, run), index, rest) for run in _runs(index[axis])]
+    return parts[0] if len(parts) == 1 else lax.concatenate(parts, axis)
+
+
+def _copy_index(size: int, lo: int, hi: int, mode: str) -> list[int]:
+    """The element of the input that each element of an axis padded in a copying mode reads."""
+    if mode == "circular":  # torch crops first, then wraps what is left
+        first = max(-lo, 0)
+        left = size - first - max(-hi, 0)
+        return [first + source_index(j, left, mode) for j in range(-max(lo, 0), left + max(hi, 0))]
+    # torch reads the pad from the uncropped axis, then crops.
+    return [source_index(j, size, mode) for j in range(-lo, size + hi)]
+
+
+# Blocks beyond which the copying modes are gathered axis by axis (oversize repeats).
+_MAX_BLOCKS = 64
 
 
 @auto_partitioned
@@ -91,31 +138,30 @@ def pad_validated(
 ) -> jax.Array:
     """Pads every axis of `x` by `widths` in `modes`; widths already checked.
 
-    Axes are padded in order (runs of one mode in one op): only two different
-    constant fills meeting in a corner can tell the order, and the later axis wins.
+    The copying modes of all axes are one gather of static slices, reversals and
+    broadcasts, nested block by block so that XLA fuses it (and its transpose)
+    into one pass. Then the constant fills, axes in order: only two different
+    fills meeting in a corner can tell the order (a copying mode commutes with
+    a fill of another axis), and the later axis wins.
     """
+    copying = [a for a, (m, w) in enumerate(zip(modes, widths))
+               if m not in ("zeros", "constant") and w != (0, 0)]
+    index = {a: _copy_index(x.shape[a], *widths[a], modes[a]) for a in copying}
+    if math.prod(len(_runs(index[a])) for a in copying) <= _MAX_BLOCKS:
+        x = _take_nested(x, index, copying)
+    else:
+        for a in copying:
+            x = take(x, a, index[a])
     for mode, run in itertools.groupby(range(len(modes)), key=modes.__getitem__):
-        axes = list(run)
-        w = [widths[i] for i in axes]
-        if all(p == (0, 0) for p in w):
+        if mode not in ("zeros", "constant"):
             continue
-        if mode in ("zeros", "constant"):
+        config = [(0, 0, 0)] * x.ndim
+        for i in run:
+            config[i] = (*widths[i], 0)
+        if any(c != (0, 0, 0) for c in config):
             # lax.pad crops on negative widths, exactly like torch's constant mode.
-            config = [(0, 0, 0)] * x.ndim
-            for i, (lo, hi) in zip(axes, w):
-                config[i] = (lo, hi, 0)
             fill = jnp.zeros((), x.dtype) if mode == "zeros" else value.astype(x.dtype)
             x = lax.pad(x, fill, config)
-            continue
-        full = [(0, 0)] * x.ndim
-        for i, p in zip(axes, _positive(w)):
-            full[i] = p
-        if mode == "circular":
-            # torch crops first, then wraps what is left.
-            x = jnp.pad(_crop(x, w, axes), full, mode="wrap")
-        else:
-            # torch reads the pad from the uncropped axis, then crops.
-            x = _crop(jnp.pad(x, full, mode=_JNP_MODE[mode]), w, axes)
     return x
 
 
