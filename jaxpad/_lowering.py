@@ -82,7 +82,8 @@ def pad_then_conv(
             if not f:
                 widths[axis], axis_modes[axis] = p, m
         if len(pads) == 2 and not any(map(any, lax_pads)):
-            # One more padded row, dropped by the convolution: see `conv_lax`.
+            # One more padded row, dropped by the convolution (see `conv_lax`): on every
+            # platform, as the row costs nothing next to the copy.
             a = folded.index(False)
             axis = dn.lhs_spec[2 + a]
             widths[axis] = (widths[axis][0] + 1, widths[axis][1])

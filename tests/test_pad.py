@@ -369,3 +369,29 @@ def test_seed_grid_every_mode_every_rank():
         x = _rand(shape)
         np.testing.assert_array_equal(jaxpad.pad(x, widths, mode),
                                       reference.pad(x, widths, [mode] * rank))
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular", "symmetric"])
+def test_copying_modes_are_one_pass_over_every_axis(mode):
+    """No buffer padded along one axis only: the axes are gathered block by block, in one go."""
+    x = jnp.zeros((2, 5, 6, 3))
+    widths = ((0, 0), (1, 2), (2, 1), (0, 0))
+    fn = jax.jit(lambda a: jaxpad.pad(a, widths, mode))
+
+    def buffers(f):  # the entry computation: what is not fused away
+        hlo = jax.jit(f).lower(x).compile().as_text()
+        return hlo[hlo.index("ENTRY"):]
+
+    assert "f32[2,8,9,3]" in buffers(fn)  # the check can see shapes
+    for f in (fn, jax.grad(lambda a: jnp.sum(fn(a) ** 2))):
+        assert "f32[2,8,6,3]" not in buffers(f) and "f32[2,5,9,3]" not in buffers(f)
+
+
+def test_many_repeats_gather_axis_by_axis_and_match_numpy():
+    """Past `_MAX_BLOCKS` blocks the axes are gathered one after the other; same numbers."""
+    x = _rand((2, 3, 2))
+    widths = ((7, 9), (8, 6), (0, 0))
+    index = [_pad._copy_index(n, lo, hi, "reflect") for n, (lo, hi) in zip(x.shape, widths)]
+    assert len(_pad._runs(index[0])) * len(_pad._runs(index[1])) > _pad._MAX_BLOCKS
+    expected = np.pad(x, widths, mode="reflect")
+    np.testing.assert_array_equal(jaxpad.pad(x, widths, "reflect", oversize="repeat"), expected)
