@@ -39,7 +39,7 @@ from jax import lax
 
 from ._lowering import pad_then_conv
 from ._pad import pad_validated, take
-from ._padding import Pair, source_index
+from ._padding import Pair, conv_output_shape, source_index
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +58,10 @@ class Config:
     preferred_element_type: Any
     # The forward pass on CPU: pad first (True), frame pieces (False), or by cost (None).
     pad_first: bool | None = None
+
+
+def _output_shape(c: Config) -> tuple[int, ...]:
+    return conv_output_shape(c.shape, c.kernel, c.stride, c.pads, c.dilation)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,12 +90,13 @@ class _Piece:
 def _pieces(c: Config) -> tuple[_Piece, ...]:
     """The frame pieces whose D is not zero."""
     pieces = []
+    outs = _output_shape(c)
     for a, mode in enumerate(c.modes):
         if mode == "zeros":  # D is zero on this axis's frame ('constant' never comes here)
             continue
         n, (lo, hi) = c.shape[a], c.pads[a]
         k, s, d = c.kernel[a], c.stride[a], c.dilation[a]
-        out = (n + lo + hi - d * (k - 1) - 1) // s + 1
+        out = outs[a]
         if lo > 0:
             # Output o reaches the low frame [0, lo) through taps kh < (lo - o * s) / d.
             t = min(-(-lo // s), out)
@@ -138,8 +143,7 @@ def pads_first_on_cpu(c: Config, pieces: tuple[_Piece, ...], out_channels: int) 
     if c.pad_first is not None:
         return c.pad_first
     padded = [n + lo + hi for n, (lo, hi) in zip(c.shape, c.pads)]
-    out = [(p - d * (k - 1) - 1) // s + 1
-           for p, k, s, d in zip(padded, c.kernel, c.stride, c.dilation)]
+    out = _output_shape(c)
     macs_per_element = (math.prod(out) * math.prod(c.kernel) * out_channels
                         / (c.groups * math.prod(padded)))
     piece_share = sum((p.out1 - p.out0) / out[p.axis] * (p.k1 - p.k0) / c.kernel[p.axis]

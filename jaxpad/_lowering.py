@@ -21,6 +21,11 @@ from ._pad import pad_validated
 from ._padding import Pair
 
 
+def _unpadded_2d(pads: Sequence[Pair]) -> bool:
+    """Whether a convolution with these lax pads is on XLA:CPU's slow unpadded path."""
+    return len(pads) == 2 and all(tuple(p) == (0, 0) for p in pads)
+
+
 def conv_lax(
     x: jax.Array,
     kernel: jax.Array,
@@ -42,7 +47,7 @@ def conv_lax(
             precision=precision, preferred_element_type=preferred_element_type,
         )
 
-    if len(pads) != 2 or any(p != (0, 0) for p in pads):
+    if not _unpadded_2d(pads):
         return conv(x, kernel, pads)
 
     def cpu(x, kernel):
@@ -81,7 +86,7 @@ def pad_then_conv(
         for axis, p, m, f in zip(dn.lhs_spec[2:], pads, modes, folded):
             if not f:
                 widths[axis], axis_modes[axis] = p, m
-        if len(pads) == 2 and not any(map(any, lax_pads)):
+        if _unpadded_2d(lax_pads):
             # One more padded row, dropped by the convolution (see `conv_lax`): on every
             # platform, as the row costs nothing next to the copy.
             a = folded.index(False)
