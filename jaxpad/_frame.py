@@ -17,11 +17,14 @@ added in place.
 
 The backward pass never builds anything the size of the padded input: a custom
 VJP keeps it to the zero-padded convolution's own backward plus the frame's,
-saving only `x` and the kernel. The forward pass costs the zero-padded
-convolution plus the frame; on CPU, where the thin piece convolutions are slow
-and a padded copy is cheap next to a convolution with many multiply-adds per
-input element, it pads first instead when a cost model says that is cheaper
-(`pads_first_on_cpu`); the copy lives only until the convolution has read it.
+saving only `x` and the kernel. On XLA:CPU, data dependencies order it so that
+the frame's buffers never live beside the main backward's big ones.
+
+The forward pass costs the zero-padded convolution plus the frame; on CPU,
+where the thin piece convolutions are slow and a padded copy is cheap next to a
+convolution with many multiply-adds per input element, it pads first instead
+when a cost model says that is cheaper (`pads_first_on_cpu`); the copy lives
+only until the convolution has read it.
 Forward-mode autodiff (`jax.jvp`) is not defined for it: use `impl='pad'` there.
 """
 
@@ -155,7 +158,7 @@ def _piece_rows(c: Config, p: _Piece, x_span: jax.Array, w: jax.Array) -> jax.Ar
     """The piece's contribution to its output rows, from the rows of x it reads."""
     spatial = c.dn.lhs_spec[2:]
     index = tuple(i - p.span[0] for i in p.sources)
-    slab = take(x_span, spatial[p.axis], index)
+    slab = take(x_span, spatial[p.axis], index, concat_repeats=True)
     # The slab is padded in full (it is thin): zeros along earlier axes (inside x
     # there) and around the piece's own rows, the modes along later axes. Folding
     # the zeros into the convolution instead trips an XLA:CPU bug (jax 0.10) in
@@ -177,6 +180,26 @@ def _add_rows(y: jax.Array, rows: jax.Array, start: int, axis: int) -> jax.Array
     """`y` with `rows` added at `start` along `axis`, in place."""
     old = lax.slice_in_dim(y, start, start + rows.shape[axis], axis=axis)
     return lax.dynamic_update_slice_in_dim(y, old + rows.astype(y.dtype), start, axis)
+
+
+def _first(a: jax.Array) -> jax.Array:
+    return lax.slice(a, (0,) * a.ndim, (1,) * a.ndim).reshape(())
+
+
+def _after(a: jax.Array, *deps: jax.Array) -> jax.Array:
+    """`a` plus an exact -0.0 computed from `deps`: XLA schedules its readers after them."""
+    if not deps:
+        return a
+    real = jnp.zeros((), a.dtype).real.dtype
+    # |t| clipped to [0, 1] (NaN and inf to 1) times -0.0 is -0.0, for every t.
+    t = sum(jnp.abs(_first(d)).astype(real) for d in deps)
+    z = lax.neg(jnp.zeros((), real)) * jnp.where(t < 1, t, jnp.ones((), real))
+    return a + (lax.complex(z, z) if jnp.iscomplexobj(a) else z)
+
+
+def _call_after(dep: jax.Array, f: Callable, *args: Any) -> Any:
+    """`f(*args)` run after `dep`, on materialised `args` (a conditional is a fusion barrier)."""
+    return lax.cond(_first(dep) != 0, f, f, *args)
 
 
 @functools.cache
@@ -214,16 +237,39 @@ def frame_conv(c: Config) -> Callable[[jax.Array, jax.Array], jax.Array]:
     def op_fwd(x, w):
         return forward(x, w), (x, w)
 
-    def op_bwd(residuals, dy):
-        x, w = residuals
-        dx, dw = jax.vjp(zero_conv, x, w)[1](dy)
-        for p in pieces:
-            dy_rows = lax.slice_in_dim(dy, p.out0, p.out1, axis=out_spatial[p.axis])
-            _, vjp = jax.vjp(functools.partial(_piece_rows, c, p), span(x, p), w)
-            d_span, d_w = vjp(dy_rows)
+    def backward(x, w, dy, *, ordered):
+        """The zero-padded convolution's backward pass, then the frame's.
+
+        On XLA:CPU (`ordered`), data dependencies order the steps so that the big
+        buffers of the main backward are dead before the frame's small ones exist:
+        the input gradient, then dy's frame rows (inside a conditional, so that
+        they are cut from dy rather than recomputed from dy's producer, which
+        would keep that alive), then the kernel gradient, then the pieces. Left
+        to itself, XLA:CPU schedules the pieces' buffers amid the main backward.
+        """
+        after, call_after = (_after, _call_after) if ordered else (
+            lambda a, *deps: a, lambda dep, f, *args: f(*args))
+        dx = jax.vjp(lambda x: zero_conv(x, w), x)[1](dy)[0]
+
+        def frame_rows(dy):
+            return [lax.slice_in_dim(dy, p.out0, p.out1, axis=out_spatial[p.axis])
+                    for p in pieces]
+
+        dy_rows = call_after(dx, frame_rows, dy)
+        dw = jax.vjp(lambda w: zero_conv(after(x, *dy_rows[:1]), w), w)[1](dy)[0]
+        for p, rows in zip(pieces, dy_rows):
+            _, vjp = jax.vjp(functools.partial(_piece_rows, c, p), after(span(x, p), dw),
+                             after(w, dw))
+            d_span, d_w = vjp(rows)
             dx = _add_rows(dx, d_span, p.span[0], spatial[p.axis])
             dw = dw + d_w
         return dx, dw
+
+    def op_bwd(residuals, dy):
+        x, w = residuals
+        return lax.platform_dependent(
+            x, w, dy, cpu=functools.partial(backward, ordered=True),
+            default=functools.partial(backward, ordered=False))
 
     op.defvjp(op_fwd, op_bwd)
     return op

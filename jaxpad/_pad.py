@@ -92,28 +92,39 @@ def _runs(index: Sequence[int]) -> list[list[int]]:
     return runs
 
 
-def _take_run(x: jax.Array, axis: int, run: list[int]) -> jax.Array:
+def _take_run(x: jax.Array, axis: int, run: list[int], concat_repeats: bool) -> jax.Array:
     part = lax.slice_in_dim(x, min(run), max(run) + 1, axis=axis)
     if len(run) > 1 and run[1] == run[0]:
+        if concat_repeats:
+            return lax.concatenate([part] * len(run), axis)
         shape = list(x.shape)
         shape[axis] = len(run)
         return jnp.broadcast_to(part, shape)
     return lax.rev(part, (axis,)) if len(run) > 1 and run[1] < run[0] else part
 
 
-def take(x: jax.Array, axis: int, index: Sequence[int]) -> jax.Array:
-    """`x` gathered along `axis` at static indices, as slices, reversals, broadcasts, one concat."""
-    return _take_nested(x, {axis: index}, [axis])
+def take(x: jax.Array, axis: int, index: Sequence[int], *, concat_repeats: bool = False
+         ) -> jax.Array:
+    """`x` gathered along `axis` at static indices, as slices, reversals, broadcasts, one concat.
+
+    With `concat_repeats`, a repeated element is copied into the concat instead of
+    broadcast: the transpose is then a sum of slices, which XLA:CPU can fuse into an
+    in-place update of a bigger buffer, where a broadcast's transpose (a reduction)
+    makes it copy that buffer.
+    """
+    return _take_nested(x, {axis: index}, [axis], concat_repeats)
 
 
-def _take_nested(x: jax.Array, index: dict[int, Sequence[int]], axes: list[int]) -> jax.Array:
+def _take_nested(x: jax.Array, index: dict[int, Sequence[int]], axes: list[int],
+                 concat_repeats: bool = False) -> jax.Array:
     """`take` along every axis in `axes`, block by block, so XLA fuses it into one pass."""
     if not axes:
         return x
     axis, rest = axes[0], axes[1:]
     if not index[axis]:
-        return _take_nested(lax.slice_in_dim(x, 0, 0, axis=axis), index, rest)
-    parts = [_take_nested(_take_run(x, axis, run), index, rest) for run in _runs(index[axis])]
+        return _take_nested(lax.slice_in_dim(x, 0, 0, axis=axis), index, rest, concat_repeats)
+    parts = [_take_nested(_take_run(x, axis, run, concat_repeats), index, rest, concat_repeats)
+             for run in _runs(index[axis])]
     return parts[0] if len(parts) == 1 else lax.concatenate(parts, axis)
 
 

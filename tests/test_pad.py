@@ -395,3 +395,17 @@ def test_many_repeats_gather_axis_by_axis_and_match_numpy():
     assert len(_pad._runs(index[0])) * len(_pad._runs(index[1])) > _pad._MAX_BLOCKS
     expected = np.pad(x, widths, mode="reflect")
     np.testing.assert_array_equal(jaxpad.pad(x, widths, "reflect", oversize="repeat"), expected)
+
+
+@pytest.mark.parametrize("index", [(0, 0, 0), (2, 1, 1, 0, 0, 3), (3, 3, 2, 1, 1)])
+def test_take_with_repeats_as_copies_is_the_same_linear_map(index):
+    """`concat_repeats` (the frame's slabs) changes the lowering, not the numbers."""
+    x = _rand((2, 4, 3))
+    ct = _rand((2, len(index), 3))
+    for concat in (False, True):
+        f = partial(_pad.take, axis=1, index=index, concat_repeats=concat)
+        y, vjp = jax.vjp(f, x)
+        np.testing.assert_array_equal(y, np.take(x, index, axis=1))
+        expected = np.zeros_like(x)
+        np.add.at(expected, (slice(None), list(index)), ct)
+        np.testing.assert_allclose(vjp(ct)[0], expected, rtol=1e-6)
