@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -150,13 +151,22 @@ def _measure_jax(c: Case, modes: Sequence[str], reps: int, seed: int = 0) -> lis
         seconds, compiled = compile_s[mode, name]
         runs.append(dict(case=c.name, mode=mode, variant=name, fwd=fwd, grad=grad,
                          compile_s=seconds,
-                         temp_bytes=temp_bytes(compiled),
-                         fwd_s=[], grad_s=[]))
-    for _ in range(reps):  # interleaved: every variant once per round
-        for r in runs:
-            r["fwd_s"].append(_timed(lambda r=r: r["fwd"](x, w)))
-            r["grad_s"].append(_timed(lambda r=r: r["grad"](x, w)))
-    return [{k: v for k, v in r.items() if k not in ("fwd", "grad")} for r in runs]
+                         temp_bytes=temp_bytes(compiled)))
+    return _time_rotated(runs, lambda r, key: r[key](x, w), ("fwd", "grad"), reps)
+
+
+def _time_rotated(runs: list[dict], call: Callable, keys: Sequence[str], reps: int
+                  ) -> list[dict]:
+    """The runs with `<key>_s`, seconds per `call(run, key)`, in place of the `keys`.
+
+    Every call runs once per round, interleaved; rotating the start removes the bias
+    of always following the same call (identical programs measured up to 1.1x apart
+    by position).
+    """
+    calls = {(i, key): functools.partial(call, r, key) for i, r in enumerate(runs) for key in keys}
+    times = interleaved(calls, reps, rotate=True)
+    return [{**{k: v for k, v in r.items() if k not in keys},
+             **{f"{key}_s": times[i, key] for key in keys}} for i, r in enumerate(runs)]
 
 
 def _measure_torch(c: Case, modes: Sequence[str], reps: int) -> list[dict]:
@@ -196,15 +206,8 @@ def _measure_torch(c: Case, modes: Sequence[str], reps: int) -> list[dict]:
             for _ in range(2):
                 fwd()
                 grad()
-            runs.append(dict(case=c.name, mode=mode, variant=name, f=fwd, g=grad,
-                             fwd_s=[], grad_s=[]))
-    for _ in range(reps):
-        for r in runs:
-            for key, fn in (("fwd_s", r["f"]), ("grad_s", r["g"])):
-                start = time.perf_counter()
-                fn()
-                r[key].append(time.perf_counter() - start)
-    return [{k: v for k, v in r.items() if k not in ("f", "g")} for r in runs]
+            runs.append(dict(case=c.name, mode=mode, variant=name, fwd=fwd, grad=grad))
+    return _time_rotated(runs, lambda r, key: r[key](), ("fwd", "grad"), reps)
 
 
 def _stack_memory(c: Case, modes: Sequence[str]) -> dict[str, float]:
