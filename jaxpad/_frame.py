@@ -158,12 +158,13 @@ def pads_first_on_cpu(c: Config, pieces: tuple[_Piece, ...], out_channels: int) 
     return _COPY_MACS / macs_per_element < _PIECE_SLOWDOWN * piece_share
 
 
-# Padding first in both passes runs faster than the frame on XLA:CPU (training step
-# 0.78-0.97x of zero padding's, the frame's 0.96-1.12x), but it saves the padded copy
-# for the backward pass. Measured on 2-D, 1-D and 3-D layers, its temp memory stays
-# within 1.05x of zero padding's where the input is smaller than the output (the
-# step's peak is then made of output-sized buffers) and the padding small beside the
-# output; at equal channels it is 1.33-1.47x.
+# Padding first in both passes mostly runs faster than the frame on XLA:CPU (training
+# step 0.79-0.94x of zero padding's on six of eight such layers, the frame's 0.97-1.07x:
+# benchmarks/results/widening-cpu.md), but it saves the padded copy for the backward
+# pass. Its temp memory stays within 1.05x of zero padding's (2-D, 1-D and 3-D layers)
+# where the input is smaller than the output (the step's peak is then made of
+# output-sized buffers) and the padding small beside the output; at equal channels it
+# is 1.33-1.47x.
 _PAD_BOTH_INPUT_SHARE = 0.8  # padded input elements / output elements
 _PAD_BOTH_PADDING_SHARE = 0.1  # padding elements / output elements
 
@@ -206,6 +207,8 @@ def _add_rows(y: jax.Array, rows: jax.Array, start: int, axis: int) -> jax.Array
 
 
 def _first(a: jax.Array) -> jax.Array:
+    if not a.size:  # an empty batch: nothing to wait for
+        return jnp.zeros((), a.dtype)
     return lax.slice(a, (0,) * a.ndim, (1,) * a.ndim).reshape(())
 
 

@@ -255,6 +255,15 @@ def test_ordering_dependency_adds_an_exact_zero(dtype):
         np.testing.assert_array_equal(np.asarray(got).view(np.uint8), np.asarray(a).view(np.uint8))
 
 
+@pytest.mark.parametrize("impl", ["frame", "auto"])
+def test_empty_batch_forward_and_gradients(impl):
+    x, w = jnp.zeros((0, 8, 8, 2)), jnp.ones((3, 3, 2, 64))
+    f = partial(jaxpad.conv, padding_mode="reflect", impl=impl)
+    assert f(x, w).shape == (0, 8, 8, 64)
+    dx, dw = jax.jit(jax.grad(lambda x, w: jnp.sum(f(x, w)), (0, 1)))(x, w)
+    assert dx.shape == x.shape and not jnp.any(dw)
+
+
 def test_vmap_jit_and_grad_of_frame():
     x = jnp.asarray(np.random.default_rng(0).standard_normal((3, 8, 7, 2)), jnp.float32)
     w = jnp.asarray(np.random.default_rng(1).standard_normal((3, 3, 2, 2)), jnp.float32)
