@@ -13,7 +13,6 @@ zero-padded step's. Prints a Markdown table.
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 
 import jax
@@ -22,6 +21,7 @@ import numpy as np
 
 import jaxpad
 from jaxpad._bench import Case, interleaved, temp_bytes
+from jaxpad._frame import padded_shares
 
 _IMPLS = ("auto", "frame", "pad")
 
@@ -45,12 +45,11 @@ def _cases(b: int) -> list[Case]:
 
 
 def _padded_share(c: Case) -> float:
-    """Padded input elements over output elements."""
+    """Padded input elements over output elements, as `pads_both_on_cpu` counts them."""
     spatial = c.x[1:-1]
     pads = jaxpad.same_padding(spatial, c.k[:-2], c.stride)
-    padded = math.prod(n + lo + hi for n, (lo, hi) in zip(spatial, pads)) * c.x[-1]
-    out = math.prod(-(-n // c.stride) for n in spatial) * c.k[-1]
-    return padded / out
+    out = jaxpad.conv_output_shape(spatial, c.k[:-2], c.stride, pads)
+    return padded_shares(spatial, pads, out, c.x[-1], c.k[-1])[0]
 
 
 def _row(c: Case, repeats: int) -> str:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -149,10 +149,9 @@ def pads_first_on_cpu(c: Config, pieces: tuple[_Piece, ...], out_channels: int) 
     """Whether padding first is the cheaper forward pass on CPU (`c.pad_first` if set)."""
     if c.pad_first is not None:
         return c.pad_first
-    padded = [n + lo + hi for n, (lo, hi) in zip(c.shape, c.pads)]
     out = _output_shape(c)
     macs_per_element = (math.prod(out) * math.prod(c.kernel) * out_channels
-                        / (c.groups * math.prod(padded)))
+                        / (c.groups * math.prod(_padded_shape(c.shape, c.pads))))
     piece_share = sum((p.out1 - p.out0) / out[p.axis] * (p.k1 - p.k0) / c.kernel[p.axis]
                       for p in pieces)
     return _COPY_MACS / macs_per_element < _PIECE_SLOWDOWN * piece_share
@@ -169,13 +168,23 @@ _PAD_BOTH_INPUT_SHARE = 0.8  # padded input elements / output elements
 _PAD_BOTH_PADDING_SHARE = 0.1  # padding elements / output elements
 
 
+def _padded_shape(shape: Sequence[int], pads: Sequence[Pair]) -> tuple[int, ...]:
+    return tuple(n + lo + hi for n, (lo, hi) in zip(shape, pads))
+
+
+def padded_shares(shape: Sequence[int], pads: Sequence[Pair], out_shape: Sequence[int],
+                  in_channels: int, out_channels: int) -> tuple[float, float]:
+    """The padded input's and the padding's elements, each over the output's."""
+    size = math.prod(shape) * in_channels
+    padded = math.prod(_padded_shape(shape, pads)) * in_channels
+    out = math.prod(out_shape) * out_channels
+    return padded / out, (padded - size) / out
+
+
 def pads_both_on_cpu(c: Config, in_channels: int, out_channels: int) -> bool:
     """Whether `impl='auto'` pads first in both passes on CPU (inputs small beside outputs)."""
-    size = math.prod(c.shape) * in_channels
-    padded = math.prod(n + lo + hi for n, (lo, hi) in zip(c.shape, c.pads)) * in_channels
-    out = math.prod(_output_shape(c)) * out_channels
-    return (padded <= _PAD_BOTH_INPUT_SHARE * out
-            and padded - size <= _PAD_BOTH_PADDING_SHARE * out)
+    padded, padding = padded_shares(c.shape, c.pads, _output_shape(c), in_channels, out_channels)
+    return padded <= _PAD_BOTH_INPUT_SHARE and padding <= _PAD_BOTH_PADDING_SHARE
 
 
 def _piece_rows(c: Config, p: _Piece, x_span: jax.Array, w: jax.Array) -> jax.Array:

@@ -112,19 +112,19 @@ def take(x: jax.Array, axis: int, index: Sequence[int], *, concat_repeats: bool 
     in-place update of a bigger buffer, where a broadcast's transpose (a reduction)
     makes it copy that buffer.
     """
-    return _take_nested(x, {axis: index}, [axis], concat_repeats)
+    return _take_nested(x, {axis: _runs(index)}, [axis], concat_repeats)
 
 
-def _take_nested(x: jax.Array, index: dict[int, Sequence[int]], axes: list[int],
+def _take_nested(x: jax.Array, runs: dict[int, list[list[int]]], axes: list[int],
                  concat_repeats: bool = False) -> jax.Array:
-    """`take` along every axis in `axes`, block by block, so XLA fuses it into one pass."""
+    """`take` of `runs` along every axis in `axes`, block by block: XLA fuses it into one pass."""
     if not axes:
         return x
     axis, rest = axes[0], axes[1:]
-    if not index[axis]:
-        return _take_nested(lax.slice_in_dim(x, 0, 0, axis=axis), index, rest, concat_repeats)
-    parts = [_take_nested(_take_run(x, axis, run, concat_repeats), index, rest, concat_repeats)
-             for run in _runs(index[axis])]
+    if not runs[axis]:
+        return _take_nested(lax.slice_in_dim(x, 0, 0, axis=axis), runs, rest, concat_repeats)
+    parts = [_take_nested(_take_run(x, axis, run, concat_repeats), runs, rest, concat_repeats)
+             for run in runs[axis]]
     return parts[0] if len(parts) == 1 else lax.concatenate(parts, axis)
 
 
@@ -136,6 +136,19 @@ def _copy_index(size: int, lo: int, hi: int, mode: str) -> list[int]:
         return [first + source_index(j, left, mode) for j in range(-max(lo, 0), left + max(hi, 0))]
     # torch reads the pad from the uncropped axis, then crops.
     return [source_index(j, size, mode) for j in range(-lo, size + hi)]
+
+
+def _copy_runs(size: int, lo: int, hi: int, mode: str) -> list[list[int]]:
+    """The runs of `_copy_index`, cut where the pads meet the input that is kept.
+
+    Uncut, reflect's `2 1 | 1 2 3 4` would run as `2 1`, `2 3 4`. Cut, the kept input
+    is one slice, so the transpose is the cotangent's interior plus thin strips, which
+    XLA fuses into one cheap pass (instead of summing shifted pieces at every element:
+    1.5-2.5x slower on CPU).
+    """
+    index = _copy_index(size, lo, hi, mode)
+    cuts = [0, max(lo, 0), len(index) - max(hi, 0), len(index)]
+    return [run for a, b in zip(cuts, cuts[1:]) for run in _runs(index[a:b])]
 
 
 # Blocks beyond which the copying modes are gathered axis by axis (oversize repeats).
@@ -157,12 +170,12 @@ def pad_validated(
     """
     copying = [a for a, (m, w) in enumerate(zip(modes, widths))
                if m not in ("zeros", "constant") and w != (0, 0)]
-    index = {a: _copy_index(x.shape[a], *widths[a], modes[a]) for a in copying}
-    if math.prod(len(_runs(index[a])) for a in copying) <= _MAX_BLOCKS:
-        x = _take_nested(x, index, copying)
+    runs = {a: _copy_runs(x.shape[a], *widths[a], modes[a]) for a in copying}
+    if math.prod(len(runs[a]) for a in copying) <= _MAX_BLOCKS:
+        x = _take_nested(x, runs, copying)
     else:
         for a in copying:
-            x = take(x, a, index[a])
+            x = _take_nested(x, runs, [a])
     for mode, run in itertools.groupby(range(len(modes)), key=modes.__getitem__):
         if mode not in ("zeros", "constant"):
             continue
