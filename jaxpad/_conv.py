@@ -44,6 +44,11 @@ def dimension_numbers(nsp: int, channels_last: bool) -> lax.ConvDimensionNumbers
     return lax.ConvDimensionNumbers(lhs_spec=io, rhs_spec=kernel, out_spec=io)
 
 
+def channels_last_kernel(kernel: jax.Array) -> jax.Array:
+    """A channels-first `(O, I, *k)` kernel as `(*k, I, O)` (PyTorch's layout to flax's)."""
+    return jnp.transpose(kernel, (*range(2, kernel.ndim), 1, 0))
+
+
 @auto_partitioned
 @partial(
     jax.jit,
@@ -91,7 +96,7 @@ def conv_validated(
     # training step broke the 1.05x temp-memory bound of tests/test_frame.py.
     if not channels_last:
         x = jnp.moveaxis(x, 1, -1)
-        kernel = jnp.transpose(kernel, (*range(2, nsp + 2), 1, 0))
+        kernel = channels_last_kernel(kernel)
     last = dimension_numbers(nsp, True)
     config = Config(
         shape=x.shape[1:-1], kernel=kernel.shape[:nsp],

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike
 
-from ._conv import add_bias, batched_input, dimension_numbers, shape_text
+from ._conv import add_bias, batched_input, channels_last_kernel, dimension_numbers, shape_text
 from ._pad import check_widths, pad_validated
 from ._padding import (
     ModeLike,
@@ -308,7 +308,7 @@ def conv_transpose_validated(
     dn = dimension_numbers(nsp, channels_last)
     spatial = dn.lhs_spec[2:]
     if not channels_last:  # (C, O // G, *k) -> (*k, O // G, C)
-        kernel = jnp.transpose(kernel, (*range(2, nsp + 2), 1, 0))
+        kernel = channels_last_kernel(kernel)
     # (*k, O // G, C) -> (*k, C // G, O): the grouped forward kernel of each phase.
     ksize, og, c = kernel.shape[:nsp], kernel.shape[nsp], kernel.shape[nsp + 1]
     kernel = kernel.reshape(*ksize, og, groups, c // groups)

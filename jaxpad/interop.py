@@ -17,6 +17,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from ._conv import channels_last_kernel
+
 __all__ = ["linen_from_torch", "linen_params_from_torch_state_dict", "nnx_from_torch"]
 
 
@@ -39,11 +41,6 @@ def _to_jax(value: Any) -> jax.Array:
     return jnp.asarray(value)
 
 
-def _conv_kernel(weight: jax.Array) -> jax.Array:
-    """PyTorch's `(O, I, *k)` weight as flax's `(*k, I, O)` kernel."""
-    return jnp.transpose(weight, (*range(2, weight.ndim), 1, 0))
-
-
 def _conv_arguments(module: Any) -> tuple[dict[str, Any], jax.Array, jax.Array | None]:
     """The jaxpad Conv/ConvTranspose keyword arguments, kernel and bias of a torch module."""
     torch = _torch()
@@ -63,7 +60,7 @@ def _conv_arguments(module: Any) -> tuple[dict[str, Any], jax.Array, jax.Array |
     if not isinstance(padding, str):
         padding = tuple(int(p) for p in padding)
     # Conv: (O, I, *k) -> (*k, I, O); ConvTranspose: (C, O // G, *k) -> (*k, O // G, C).
-    kernel = _conv_kernel(_to_jax(module.weight))
+    kernel = channels_last_kernel(_to_jax(module.weight))
     bias = None if module.bias is None else _to_jax(module.bias)
     kwargs = dict(
         kernel_size=tuple(module.kernel_size),
@@ -181,7 +178,7 @@ def _leaf(name: str, key: str, value: jax.Array) -> tuple[str, str, jax.Array] |
         return None
     if name == "weight":
         if value.ndim >= 3:  # ConvNd: (O, I, *k) -> (*k, I, O)
-            return "params", "kernel", _conv_kernel(value)
+            return "params", "kernel", channels_last_kernel(value)
         if value.ndim == 2:  # Linear: (out, in) -> (in, out)
             return "params", "kernel", value.T
         return "params", "scale", value  # BatchNorm, GroupNorm, LayerNorm, InstanceNorm
