@@ -217,6 +217,25 @@ def test_phases_in_one_convolution_at_shifted_windows_match_torch(nsp, k, s, p, 
     _check_against_torch(c, channels_last)
 
 
+@requires_torch
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("nsp, k, p, op, d", [
+    (2, 3, 1, 1, 1), (2, (3, 2), (1, 0), (1, 0), 1), (2, (3, 1), 1, 0, 1), (2, 1, 0, 1, 1),
+    (2, (2, 2), 1, 1, (2, 1)), (3, 3, 1, 1, 1), (3, (3, 2, 1), (1, 0, 0), (0, 1, 1), 1),
+])
+def test_overlap_add_route_matches_torch(nsp, k, p, op, d, channels_last):
+    # Stride 2 with phases of unequal taps (3x3 stride 2, the usual decoder layer):
+    # the forward pass is one product with every tap, added at shifted places, and
+    # holds no convolution; its derivatives are the phase convolutions'.
+    k, p, op, d = ([v] * nsp if isinstance(v, int) else list(v) for v in (k, p, op, d))
+    c = dict(nsp=nsp, groups=1, k=k, s=[2] * nsp, d=d, shape=[5 if nsp == 3 else 7] * nsp,
+             op=op, crops=[(pi, pi) for pi in p])
+    x, w, b = _arrays(c)
+    jaxpr = str(jax.make_jaxpr(lambda x, w: _jax_call(c, x, w, b, channels_last))(x, w))
+    assert "dot_general" in jaxpr and "conv_general_dilated" not in jaxpr
+    _check_against_torch(c, channels_last)
+
+
 def _check_against_torch(c, channels_last):
     x, w, b = _arrays(c)
     padding = [lo for lo, _ in c["crops"]]
