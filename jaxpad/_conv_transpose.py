@@ -89,8 +89,12 @@ def _small_valid_conv(x, kernel, dilation, dn, precision, preferred_element_type
     is about 2x slower than the same multiply-adds as one matrix product (DCGAN's
     2x2 phase kernels, 256 to 512 channels: 29 ms against 16 ms). So the forward
     stays a convolution and the tangent, the same linear map, is patch products,
-    which reverse mode transposes into products too.
+    which reverse mode transposes into products too. A 1x1 (or 1x1x1) kernel is a
+    product in the forward pass as well: XLA:CPU runs it as a convolution at
+    0.45-0.65x the speed of the same dot, though not in 1-D (1.2-1.4x faster there).
     """
+    if len(dilation) >= 2 and math.prod(kernel.shape[:len(dilation)]) == 1:
+        return _patch_product(x, kernel, dilation, dn, precision, preferred_element_type)
     return _valid_conv(x, kernel, dilation, dn, precision, preferred_element_type)
 
 

@@ -236,6 +236,21 @@ def test_overlap_add_route_matches_torch(nsp, k, p, op, d, channels_last):
     _check_against_torch(c, channels_last)
 
 
+@requires_torch
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("nsp, k", [(2, 2), (2, (2, 3)), (3, (2, 1, 3)), (1, 2)])
+def test_kernel_equal_to_the_stride_is_one_product(nsp, k, channels_last):
+    # U-Net's 2x2 stride 2: one tap per phase, all phases side by side in one 1x1
+    # convolution, which runs as a dot in 2-D and 3-D (a convolution in 1-D).
+    k = [k] * nsp if isinstance(k, int) else list(k)
+    c = dict(nsp=nsp, groups=1, k=k, s=k, d=[1] * nsp, shape=[5 if nsp == 3 else 7] * nsp,
+             op=[0] * nsp, crops=[(0, 0)] * nsp)
+    x, w, b = _arrays(c)
+    jaxpr = str(jax.make_jaxpr(lambda x, w: _jax_call(c, x, w, b, channels_last))(x, w))
+    assert ("conv_general_dilated" in jaxpr) == (nsp == 1)
+    _check_against_torch(c, channels_last)
+
+
 def _check_against_torch(c, channels_last):
     x, w, b = _arrays(c)
     padding = [lo for lo, _ in c["crops"]]
