@@ -226,7 +226,7 @@ def test_phases_in_one_convolution_at_shifted_windows_match_torch(nsp, k, s, p, 
 def test_overlap_add_route_matches_torch(nsp, k, p, op, d, channels_last):
     # Stride 2 with phases of unequal taps (3x3 stride 2, the usual decoder layer):
     # the forward pass is one product with every tap, added at shifted places, and
-    # holds no convolution; its derivatives are the phase convolutions'.
+    # holds no convolution.
     k, p, op, d = ([v] * nsp if isinstance(v, int) else list(v) for v in (k, p, op, d))
     c = dict(nsp=nsp, groups=1, k=k, s=[2] * nsp, d=d, shape=[5 if nsp == 3 else 7] * nsp,
              op=op, crops=[(pi, pi) for pi in p])
@@ -234,6 +234,15 @@ def test_overlap_add_route_matches_torch(nsp, k, p, op, d, channels_last):
     jaxpr = str(jax.make_jaxpr(lambda x, w: _jax_call(c, x, w, b, channels_last))(x, w))
     assert "dot_general" in jaxpr and "conv_general_dilated" not in jaxpr
     _check_against_torch(c, channels_last)
+    # Differentiated, it computes the phase convolutions: the same bilinear map.
+    tx, tw, _ = _arrays(c, seed=3)
+
+    def f(x, w):
+        return _jax_call(c, x, w, None, channels_last)
+
+    y, ty = jax.jvp(f, (x, w), (tx, tw))
+    assert_close(y, f(x, w))
+    assert_close(ty, f(tx, w) + f(x, tw))
 
 
 @requires_torch
