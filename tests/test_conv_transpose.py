@@ -245,6 +245,19 @@ def test_overlap_add_route_matches_torch(nsp, k, p, op, d, channels_last):
     assert_close(ty, f(tx, w) + f(x, tw))
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("nsp, shape", [(2, (5, 4)), (3, (3, 4, 2))])
+def test_overlap_add_route_in_every_mode_matches_the_reference(nsp, shape, mode, channels_last):
+    c = dict(nsp=nsp, groups=1, k=[3] * nsp, s=[2] * nsp, d=[1] * nsp, shape=list(shape),
+             op=[1] * nsp, padding=1, mode=mode)
+    c["crops"], c["out"] = _crops_and_out([1] * nsp, shape, c["k"], c["s"], c["d"], c["op"])
+    x, w, b = _arrays(c)
+    expected = conv_transpose_reference(x, w, b, c["s"], c["crops"], c["out"], [mode] * nsp,
+                                        c["d"], 1)
+    assert_close(_call(c, x, w, b, channels_last), expected)
+
+
 @requires_torch
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("nsp, k", [(2, 2), (2, (2, 3)), (3, (2, 1, 3)), (1, 2)])
