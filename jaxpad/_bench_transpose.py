@@ -1,9 +1,10 @@
-"""Benchmarks of `jaxpad.conv_transpose`, to be wired into the `jaxpad bench` harness.
+"""Benchmarks of `jaxpad.conv_transpose`: the transposed section of `jaxpad bench`.
 
 `bench_transpose()` times, per case, in one process, interleaved, after warm-up
 (medians of `repeats` runs, forward and forward+backward):
 
-- `jaxpad`: `jaxpad.conv_transpose` (stride-phase decomposition);
+- `jaxpad`: `jaxpad.conv_transpose` (stride-phase decomposition, overlap-add
+  for 3x3 stride 2, one product where the kernel equals the stride);
 - `lax`: `lax.conv_transpose(transpose_kernel=True)`, the lhs-dilated
   convolution that flax's `ConvTranspose` also runs (jax-ml/jax#23783);
 - `flax`: `flax.linen.ConvTranspose(transpose_kernel=True)` when flax is installed;

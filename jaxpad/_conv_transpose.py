@@ -91,7 +91,8 @@ def _small_valid_conv(x, kernel, dilation, dn, precision, preferred_element_type
     stays a convolution and the tangent, the same linear map, is patch products,
     which reverse mode transposes into products too. A 1x1 (or 1x1x1) kernel is a
     product in the forward pass as well: XLA:CPU runs it as a convolution at
-    0.45-0.65x the speed of the same dot, though not in 1-D (1.2-1.4x faster there).
+    0.45-0.65x the speed of the same dot, though not in 1-D, where the convolution
+    was 1.1-2.0x faster (8x1024x64, 8x4096x32, 8x512x256 inputs).
     """
     if len(dilation) >= 2 and math.prod(kernel.shape[:len(dilation)]) == 1:
         return _patch_product(x, kernel, dilation, dn, precision, preferred_element_type)
