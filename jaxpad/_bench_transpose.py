@@ -13,7 +13,9 @@
   convolution is the adjoint of: the same multiply-adds, the floor to aim at.
 
 Ratios are to `forward`; for forward+backward also the compiled training step's
-temporary memory. Returns rows (dicts) and formats them as Markdown.
+temporary memory of `jaxpad` and of `lax`: the transposed convolution's output, which
+the loss reads, is a temporary where the forward conv's largest array is its input.
+Returns rows (dicts) and formats them as Markdown.
 """
 
 from __future__ import annotations
@@ -136,8 +138,9 @@ def bench_transpose(quick: bool = False, batch: int = 8, repeats: int = 10,
 
     Returns:
       Rows `{'case', 'pass', 'backend', <variant>: seconds, <variant>_ratio: to forward}`;
-      forward+backward rows also hold `temp_ratio`, jaxpad's compiled temporary
-      memory over the forward conv's (training step, where the backend reports it).
+      forward+backward rows also hold `jaxpad_temp_ratio` and `lax_temp_ratio`,
+      the compiled training step's temporary memory over the forward conv's
+      (where the backend reports it).
 
     Example:
       >>> from jaxpad._bench_transpose import bench_transpose, to_markdown
@@ -157,7 +160,7 @@ def bench_transpose(quick: bool = False, batch: int = 8, repeats: int = 10,
                 if kind == "backward":
                     fn = jax.grad(lambda *a, fn=fn: jnp.sum(fn(*a) ** 2), argnums=(0, 1))
                 jitted = jax.jit(fn)
-                if kind == "backward" and name in ("jaxpad", "forward"):
+                if kind == "backward" and name in ("jaxpad", "lax", "forward"):
                     temps[name] = temp_bytes(jitted.lower(*args).compile())
                 jax.block_until_ready(jitted(*args))
                 runs[name] = lambda jitted=jitted, args=args: jitted(*args)
@@ -173,11 +176,12 @@ def bench_transpose(quick: bool = False, batch: int = 8, repeats: int = 10,
                 times.update(interleaved(group, repeats))
             row.update({name: statistics.median(t) for name, t in times.items()})
             row.setdefault("torch", None)
-            if temps.get("jaxpad") and temps.get("forward"):
-                row["temp_ratio"] = temps["jaxpad"] / temps["forward"]
-            for name in list(row):
-                if name not in ("case", "pass", "backend") and row[name] is not None:
-                    row[f"{name}_ratio"] = row[name] / row["forward"]
+            for name in times:
+                row[f"{name}_ratio"] = row[name] / row["forward"]
+            if temps.get("forward"):
+                for name in ("jaxpad", "lax"):
+                    if temps.get(name):
+                        row[f"{name}_temp_ratio"] = temps[name] / temps["forward"]
             rows.append(row)
     return rows
 
@@ -185,15 +189,18 @@ def bench_transpose(quick: bool = False, batch: int = 8, repeats: int = 10,
 def to_markdown(rows: list[dict[str, Any]]) -> str:
     """The rows as a Markdown table of milliseconds and ratios to the forward conv."""
     names = ["jaxpad", "lax", "flax", "torch", "forward"]
-    lines = ["| case | pass | " + " | ".join(names) + " | jaxpad temp |",
-             "|---|---|" + "---|" * (len(names) + 1)]
+    temps = ["jaxpad", "lax"]
+    lines = ["| case | pass | " + " | ".join(names) + " | "
+             + " | ".join(f"{n} temp" for n in temps) + " |",
+             "|---|---|" + "---|" * (len(names) + len(temps))]
     for r in rows:
         cells = [
             f"{r[n] * 1e3:.2f} ms ({r[n + '_ratio']:.2f}x)" if r.get(n) is not None else "-"
             for n in names
         ]
-        temp = f"{r['temp_ratio']:.2f}x" if r.get("temp_ratio") else "-"
-        lines.append(f"| {r['case']} | {r['pass']} | " + " | ".join(cells) + f" | {temp} |")
+        cells += [f"{r[n + '_temp_ratio']:.2f}x" if r.get(n + "_temp_ratio") else "-"
+                  for n in temps]
+        lines.append(f"| {r['case']} | {r['pass']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
