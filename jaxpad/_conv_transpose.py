@@ -8,10 +8,10 @@ useful multiply-adds (an lhs-dilated convolution multiplies `s - 1` zeros for
 every input element), and every convolution in the forward and backward pass
 is stride 1 with lax padding 0: shifts are explicit slices and pads.
 
-Phase convolutions of at most `_PATCH_TAPS` taps (and no groups) take their
-derivatives as products of the input's patches (`_small_valid_conv`): faster than
-XLA:CPU's kernel-gradient convolution, at the price of keeping the patches (one
-copy of the phase input per tap) for the backward pass.
+In 2-D and 3-D, phase convolutions of at most `_PATCH_TAPS` taps (and no groups)
+take their derivatives as products of the input's patches (`_small_valid_conv`):
+faster there than XLA:CPU's kernel-gradient convolution, at the price of patch
+buffers (one copy of the phase input per tap) in the backward pass.
 
 Where the phases differ in their taps at stride 2 and kernels of at most 3 (3x3
 stride 2, the usual decoder upsampling), the forward pass is instead one matrix
@@ -83,18 +83,16 @@ def _patch_product(x, kernel, dilation, dn, precision, preferred_element_type):
 
 @partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4, 5))
 def _small_valid_conv(x, kernel, dilation, dn, precision, preferred_element_type):
-    """`_valid_conv` (no groups) whose derivatives are patch products.
+    """`_valid_conv` (2-D or 3-D, no groups) whose derivatives are patch products.
 
     XLA:CPU's kernel-gradient convolution for a small kernel between many channels
-    is about 2x slower than the same multiply-adds as one matrix product (DCGAN's
-    2x2 phase kernels, 256 to 512 channels: 29 ms against 16 ms). So the forward
-    stays a convolution and the tangent, the same linear map, is patch products,
-    which reverse mode transposes into products too. A 1x1 (or 1x1x1) kernel is a
-    product in the forward pass as well: XLA:CPU runs it as a convolution at
-    0.45-0.65x the speed of the same dot, though not in 1-D, where the convolution
-    was 1.1-2.0x faster (8x1024x64, 8x4096x32, 8x512x256 inputs).
+    is slower than the same multiply-adds as one matrix product (`python -m
+    benchmarks.routes`). So the forward stays a convolution and the tangent, the
+    same linear map, is patch products, which reverse mode transposes into products
+    too. A 1x1 (or 1x1x1) kernel is a product in the forward pass as well: XLA:CPU
+    runs a 2-D 1x1 convolution at about half the speed of the same dot.
     """
-    if len(dilation) >= 2 and math.prod(kernel.shape[:len(dilation)]) == 1:
+    if math.prod(kernel.shape[:len(dilation)]) == 1:
         return _patch_product(x, kernel, dilation, dn, precision, preferred_element_type)
     return _valid_conv(x, kernel, dilation, dn, precision, preferred_element_type)
 
@@ -244,7 +242,9 @@ def _phase_convs(x, kernel, lo, out, *, stride, dilation, groups, dn, precision,
         return xs
 
     def run(xs, ks, plan):
-        small = groups == 1 and math.prod(len(p[0]) for p in plan) <= _PATCH_TAPS
+        # In 1-D, XLA:CPU's kernel-gradient convolution is the faster one.
+        small = (groups == 1 and nsp >= 2
+                 and math.prod(len(p[0]) for p in plan) <= _PATCH_TAPS)
         conv = _small_valid_conv if small else partial(_valid_conv, groups=groups)
         return conv(xs, ks, tuple(p[3] for p in plan), internal, precision,
                     preferred_element_type).astype(dtype)

@@ -1,0 +1,150 @@
+"""The measurements behind `jaxpad.conv_transpose`'s routes: `python -m benchmarks.routes`.
+
+Each row times the route `jaxpad/_conv_transpose.py` takes against the one it
+does not take, for one computation, in one process, interleaved, medians:
+
+- overlap-add: the forward pass as `_overlap_add` (one product with every tap,
+  added per phase) against `_phase_convs` (one convolution per phase), per
+  kernel, stride and rank; `_overlap_adds` takes it for stride 2 and effective
+  kernels of at most 3 per axis, in 2-D and 3-D.
+- 1x1: a 1x1 convolution as `_patch_product` (a dot) against `_valid_conv`;
+  `_small_valid_conv` takes the dot in 2-D and 3-D, the convolution in 1-D.
+- kernel gradient: the derivative of a small phase convolution with respect to
+  its kernel as patch products (`_small_valid_conv`) against XLA's
+  kernel-gradient convolution (`_valid_conv` differentiated); `_phase_convs`
+  takes the products in 2-D and 3-D, XLA's convolution in 1-D.
+
+Prints a Markdown table: per row the two times and `taken / other` (below 1:
+the taken route is faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from collections.abc import Callable
+from functools import partial
+
+import jax
+import numpy as np
+
+from jaxpad._bench import interleaved
+from jaxpad._conv import dimension_numbers
+from jaxpad._conv_transpose import (
+    _overlap_add,
+    _overlap_adds,
+    _patch_product,
+    _phase_convs,
+    _plans,
+    _small_valid_conv,
+    _valid_conv,
+)
+from jaxpad._padding import effective_kernel_size
+
+
+def _array(shape: tuple[int, ...], seed: int) -> jax.Array:
+    return jax.numpy.asarray(np.random.default_rng(seed).standard_normal(shape), "float32")
+
+
+def _overlap_add_row(name: str, x: tuple[int, ...], k: tuple[int, ...], stride: int,
+                     padding: int, output_padding: int = 0):
+    """`x` is `(N, *spatial, C)`, `k` the internal `(*k, C, O)` kernel."""
+    nsp = len(k) - 2
+    dn = dimension_numbers(nsp, True)
+    s, d = (stride,) * nsp, (1,) * nsp
+    lo = (padding,) * nsp
+    out = tuple((i - 1) * stride - 2 * padding + effective_kernel_size(kk, 1) + output_padding
+                for i, kk in zip(x[1:-1], k[:nsp]))
+    xa, ka = _array(x, 0), _array(k, 1)
+    taken = _overlap_adds(k[:nsp], s, d, 1, _plans(xa, k[:nsp], lo, out, s, d, dn.lhs_spec[2:]))
+    add = jax.jit(lambda x, w: _overlap_add(x, w, lo, out, s, d, dn, None, None))
+    phases = jax.jit(lambda x, w: _phase_convs(x, w, lo, out, stride=s, dilation=d, groups=1,
+                                               dn=dn, precision=None,
+                                               preferred_element_type=None))
+    np.testing.assert_allclose(add(xa, ka), phases(xa, ka), rtol=1e-4, atol=1e-3)
+    runs = {"overlap-add": partial(add, xa, ka), "phases": partial(phases, xa, ka)}
+    return "overlap-add", name, runs, ("overlap-add", "phases") if taken else (
+        "phases", "overlap-add")
+
+
+def _one_by_one_row(name: str, x: tuple[int, ...], out_channels: int):
+    nsp = len(x) - 2
+    dn = dimension_numbers(nsp, True)
+    d = (1,) * nsp
+    xa, ka = _array(x, 0), _array((1,) * nsp + (x[-1], out_channels), 1)
+    dot = jax.jit(lambda x, w: _patch_product(x, w, d, dn, None, None))
+    conv = jax.jit(lambda x, w: _valid_conv(x, w, d, dn, None, None))
+    taken = nsp >= 2
+    return "1x1", name, {"dot": partial(dot, xa, ka), "conv": partial(conv, xa, ka)}, (
+        ("dot", "conv") if taken else ("conv", "dot"))
+
+
+def _kernel_grad_row(name: str, x: tuple[int, ...], k: tuple[int, ...]):
+    nsp = len(k) - 2
+    dn = dimension_numbers(nsp, True)
+    d = (1,) * nsp
+    xa, ka = _array(x, 0), _array(k, 1)
+    out = jax.eval_shape(lambda: _valid_conv(xa, ka, d, dn, None, None))
+    ga = _array(out.shape, 2)
+
+    def grad(conv: Callable) -> Callable:
+        return jax.jit(lambda x, w, g: jax.vjp(lambda w: conv(x, w, d, dn, None, None), w)[1](g))
+
+    patches, xla = grad(_small_valid_conv), grad(_valid_conv)
+    runs = {"patches": partial(patches, xa, ka, ga), "xla": partial(xla, xa, ka, ga)}
+    return "kernel gradient", name, runs, ("patches", "xla") if nsp >= 2 else ("xla", "patches")
+
+
+def rows(batch: int = 8):
+    b = batch
+    yield _overlap_add_row("2D 28x28 64->64 3x3 s2 p1 op1", (b, 28, 28, 64), (3, 3, 64, 64),
+                           2, 1, 1)
+    yield _overlap_add_row("2D 56x56 32->32 3x3 s2 p1 op1", (b, 56, 56, 32), (3, 3, 32, 32),
+                           2, 1, 1)
+    yield _overlap_add_row("2D 14x14 256->256 3x3 s2 p1 op1", (b, 14, 14, 256),
+                           (3, 3, 256, 256), 2, 1, 1)
+    yield _overlap_add_row("2D 64x64 16->3 3x3 s2 p1 op1", (b, 64, 64, 16), (3, 3, 16, 3),
+                           2, 1, 1)
+    yield _overlap_add_row("2D 28x28 64->64 1x3 s2", (b, 28, 28, 64), (1, 3, 64, 64), 2, 0)
+    yield _overlap_add_row("3D 8^3 32->32 3x3x3 s2 p1 op1", (max(b // 4, 1), 8, 8, 8, 32),
+                           (3, 3, 3, 32, 32), 2, 1, 1)
+    yield _overlap_add_row("2D 28x28 64->64 3x4 s2 p1", (b, 28, 28, 64), (3, 4, 64, 64), 2, 1)
+    yield _overlap_add_row("2D 28x28 64->64 5x5 s2 p2 op1", (b, 28, 28, 64), (5, 5, 64, 64),
+                           2, 2, 1)
+    yield _overlap_add_row("2D 28x28 64->64 7x7 s2 p3 op1", (b, 28, 28, 64), (7, 7, 64, 64),
+                           2, 3, 1)
+    yield _overlap_add_row("2D 28x28 64->64 3x3 s3", (b, 28, 28, 64), (3, 3, 64, 64), 3, 0)
+    yield _overlap_add_row("1D 1024 64->64 k3 s2 p1 op1", (b, 1024, 64), (3, 64, 64), 2, 1, 1)
+    yield _one_by_one_row("1D 1024 64->64", (b, 1024, 64), 64)
+    yield _one_by_one_row("1D 4096 32->32", (b, 4096, 32), 32)
+    yield _one_by_one_row("1D 512 256->256", (b, 512, 256), 256)
+    yield _one_by_one_row("2D 56x56 32->128 (U-Net 2x2 s2)", (b, 56, 56, 32), 128)
+    yield _one_by_one_row("2D 28x28 64->256", (b, 28, 28, 64), 256)
+    yield _one_by_one_row("3D 16^3 32->256", (max(b // 4, 1), 16, 16, 16, 32), 256)
+    yield _kernel_grad_row("2D 17x17 256->512 2x2 (DCGAN's phases)", (b, 17, 17, 256),
+                           (2, 2, 256, 512))
+    yield _kernel_grad_row("2D 29x29 64->64 2x2 (3x3 s2's widest phase)", (b, 29, 29, 64),
+                           (2, 2, 64, 64))
+    yield _kernel_grad_row("1D 1025 64->256 2-tap (k8 s4's phases)", (b, 1025, 64), (2, 64, 256))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=21)
+    parser.add_argument("--batch", type=int, default=8)
+    args = parser.parse_args(argv)
+    print(f"backend {jax.default_backend()}, jax {jax.__version__}, {args.repeats} rounds, "
+          f"batch {args.batch} (3-D batch / 4)\n")
+    print("| choice | case | taken | time | other | time | taken / other |\n"
+          "|---|---|---|---|---|---|---|")
+    for section, name, runs, (taken, other) in rows(args.batch):
+        for run in runs.values():
+            jax.block_until_ready(run())
+        times = {k: statistics.median(v)
+                 for k, v in interleaved(runs, args.repeats, rotate=True).items()}
+        print(f"| {section} | {name} | {taken} | {times[taken] * 1e3:.2f} ms | {other} | "
+              f"{times[other] * 1e3:.2f} ms | {times[taken] / times[other]:.2f}x |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
