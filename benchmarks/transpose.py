@@ -21,10 +21,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--extra", action="store_true",
+                        help="five more cases, off the routes' sweet spots")
     args = parser.parse_args(argv)
     print(f"backend {jax.default_backend()}, jax {jax.__version__}, {args.repeats} rounds, "
           f"batch {args.batch}; times and ratios to the forward strided conv of equal FLOPs\n")
-    print(to_markdown(bench_transpose(batch=args.batch, repeats=args.repeats)), flush=True)
+    rows = bench_transpose(batch=args.batch, repeats=args.repeats, extra=args.extra)
+    print(to_markdown(rows), flush=True)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,9 @@ class TransposeCase:
         return len(self.k) - 2
 
 
-def transpose_cases(quick: bool = False, batch: int = 8) -> list[TransposeCase]:
+def transpose_cases(quick: bool = False, batch: int = 8,
+                    extra: bool = False) -> list[TransposeCase]:
+    """The benchmark's cases; `extra` adds shapes off its routes' sweet spots."""
     b = batch
     full = [
         TransposeCase("2D 16x16 256->128 4x4 s2 p1 (DCGAN)", (b, 16, 16, 256), (4, 4, 128, 256),
@@ -61,7 +63,14 @@ def transpose_cases(quick: bool = False, batch: int = 8) -> list[TransposeCase]:
         TransposeCase("3D 8^3 64->32 4x4x4 s2 p1", (max(b // 4, 1), 8, 8, 8, 64),
                       (4, 4, 4, 32, 64), 2, 1),
     ]
-    return full[:2] if quick else full
+    more = [
+        TransposeCase("2D 56x56 32->32 3x3 s2 p1 op1", (b, 56, 56, 32), (3, 3, 32, 32), 2, 1, 1),
+        TransposeCase("2D 28x28 64->64 5x5 s2 p2 op1", (b, 28, 28, 64), (5, 5, 64, 64), 2, 2, 1),
+        TransposeCase("2D 28x28 64->64 3x4 s2 p1", (b, 28, 28, 64), (3, 4, 64, 64), 2, 1),
+        TransposeCase("1D 1024 64->64 k3 s2 p1 op1", (b, 1024, 64), (3, 64, 64), 2, 1, 1),
+        TransposeCase("1D 4096 32->32 k2 s2", (b, 4096, 32), (2, 32, 32), 2),
+    ]
+    return full[:2] if quick else full + more if extra else full
 
 
 def _variants(c: TransposeCase) -> dict[str, tuple[Callable, tuple]]:
@@ -127,7 +136,7 @@ def _torch_run(c: TransposeCase, backward: bool) -> Callable[[], None] | None:
 
 
 def bench_transpose(quick: bool = False, batch: int = 8, repeats: int = 10,
-                    backward: bool = True) -> list[dict[str, Any]]:
+                    backward: bool = True, extra: bool = False) -> list[dict[str, Any]]:
     """Times every variant of every case; one row per case and pass.
 
     Args:
@@ -135,6 +144,7 @@ def bench_transpose(quick: bool = False, batch: int = 8, repeats: int = 10,
       batch: the batch size.
       repeats: interleaved rounds, each timing every variant once (after a warm-up).
       backward: also time forward+backward (gradients w.r.t. input and kernel).
+      extra: five more cases (`transpose_cases`).
 
     Returns:
       Rows `{'case', 'pass', 'backend', <variant>: seconds, <variant>_ratio: to forward}`;
@@ -149,7 +159,7 @@ def bench_transpose(quick: bool = False, batch: int = 8, repeats: int = 10,
       ['backend', 'case', 'flax', 'forward']
     """
     rows = []
-    for c in transpose_cases(quick, batch):
+    for c in transpose_cases(quick, batch, extra):
         passes = ("forward", "backward") if backward else ("forward",)
         for kind in passes:
             row: dict[str, Any] = {"case": c.name, "pass": kind,

@@ -90,7 +90,8 @@ def _small_valid_conv(x, kernel, dilation, dn, precision, preferred_element_type
     benchmarks.routes`). So the forward stays a convolution and the tangent, the
     same linear map, is patch products, which reverse mode transposes into products
     too. A 1x1 (or 1x1x1) kernel is a product in the forward pass as well: XLA:CPU
-    runs a 2-D 1x1 convolution at about half the speed of the same dot.
+    runs a 2-D 1x1 convolution at about half the speed of the same dot (3-D: at
+    parity).
     """
     if math.prod(kernel.shape[:len(dilation)]) == 1:
         return _patch_product(x, kernel, dilation, dn, precision, preferred_element_type)
@@ -297,9 +298,10 @@ def _phase_convs(x, kernel, lo, out, *, stride, dilation, groups, dn, precision,
     return _crop(y, spatial, skip, out)
 
 
-# Overlap-add over the phase convolutions, forward, XLA:CPU (jax 0.10, 2 cores): 0.5-1.03x
-# for 3x3, 1x3 and 3x3x3 kernels at stride 2 (14-64 px, 3-256 channels), but 1.5x for
-# 3x4, 1.6-1.9x for 5x5 and 7x7, 1.8x at stride 3 and 1.8x for 1-D k3 stride 2.
+# Overlap-add against the phase convolutions, forward (`python -m benchmarks.routes`,
+# XLA:CPU, 2 cores): 0.3-0.97x for 3x3, 1x3 and 3x3x3 kernels at stride 2 (56x56 32->32:
+# 0.8-1.03x), 1.7-2.0x for 7x7 and 1.25-1.55x at stride 3; 1-D and 5x5 moved from run to
+# run (0.9-1.4x, 0.85-1.2x). 3x4 measured 0.6-0.7x, on one shape only: not taken yet.
 def _overlap_adds(ksize, stride, dilation, groups, plans) -> bool:
     """Whether `_transpose_zeros` takes the overlap-add route: 3x3 stride 2 and smaller."""
     return (groups == 1 and len(stride) >= 2 and not _uniform(plans)
