@@ -273,6 +273,26 @@ def test_kernel_equal_to_the_stride_is_one_product(nsp, k, channels_last):
     _check_against_torch(c, channels_last)
 
 
+@requires_torch
+@pytest.mark.parametrize("channels_last", [True, False])
+@pytest.mark.parametrize("nsp", [1, 2])
+def test_small_phases_differentiate_by_products_in_2d_and_by_convolutions_in_1d(nsp,
+                                                                                channels_last):
+    # A 2-tap phase (kernel 4, stride 2): its kernel gradient is a patch product in
+    # 2-D, XLA's kernel-gradient convolution in 1-D (benchmarks.routes).
+    c = dict(nsp=nsp, groups=1, k=[4] * nsp, s=[2] * nsp, d=[1] * nsp, shape=[6] * nsp,
+             op=[0] * nsp, crops=[(1, 1)] * nsp)
+    x, w, b = _arrays(c)
+    cot = _rand(_jax_call(c, x, w, b, channels_last).shape, 7)
+
+    def kernel_grad(w):
+        return jax.grad(lambda w: jnp.sum(_jax_call(c, x, w, b, channels_last) * cot))(w)
+
+    jaxpr = str(jax.make_jaxpr(kernel_grad)(w))
+    assert ("dot_general" in jaxpr) == (nsp == 2)
+    _check_against_torch(c, channels_last)
+
+
 def _check_against_torch(c, channels_last):
     x, w, b = _arrays(c)
     padding = [lo for lo, _ in c["crops"]]
