@@ -8,7 +8,7 @@ does not take, for one computation, in one process, interleaved, medians:
   kernel, stride and rank; `_overlap_adds` takes it for stride 2 and effective
   kernels of at most 3 per axis, in 2-D and 3-D.
 - 1x1: a 1x1 convolution as `_patch_product` (a dot) against `_valid_conv`;
-  `_small_valid_conv` takes the dot in 2-D and 3-D, the convolution in 1-D.
+  the dot is taken in 2-D and 3-D (`_small_valid_conv`), the convolution in 1-D.
 - kernel gradient: the derivative of a small phase convolution with respect to
   its kernel as patch products (`_small_valid_conv`) against XLA's
   kernel-gradient convolution (`_valid_conv` differentiated); `_phase_convs`

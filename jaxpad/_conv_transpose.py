@@ -90,8 +90,8 @@ def _small_valid_conv(x, kernel, dilation, dn, precision, preferred_element_type
     benchmarks.routes`). So the forward stays a convolution and the tangent, the
     same linear map, is patch products, which reverse mode transposes into products
     too. A 1x1 (or 1x1x1) kernel is a product in the forward pass as well: XLA:CPU
-    runs a 2-D 1x1 convolution at about half the speed of the same dot (3-D: at
-    parity).
+    runs a 2-D 1x1 convolution at about half the speed of the same dot (in 3-D the
+    two moved between 0.7x and 1.6x of each other from run to run).
     """
     if math.prod(kernel.shape[:len(dilation)]) == 1:
         return _patch_product(x, kernel, dilation, dn, precision, preferred_element_type)
