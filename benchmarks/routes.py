@@ -20,7 +20,6 @@ the taken route is faster).
 
 from __future__ import annotations
 
-import argparse
 import statistics
 from collections.abc import Callable
 from functools import partial
@@ -40,6 +39,8 @@ from jaxpad._conv_transpose import (
     _valid_conv,
 )
 from jaxpad._padding import effective_kernel_size
+
+from . import parser
 
 
 def _array(shape: tuple[int, ...], seed: int) -> jax.Array:
@@ -129,10 +130,7 @@ def rows(batch: int = 8):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=21)
-    parser.add_argument("--batch", type=int, default=8)
-    args = parser.parse_args(argv)
+    args = parser(__doc__, 21).parse_args(argv)
     print(f"backend {jax.default_backend()}, jax {jax.__version__}, {args.repeats} rounds, "
           f"batch {args.batch} (3-D batch / 4)\n")
     print("| choice | case | taken | time | other | time | taken / other |\n"

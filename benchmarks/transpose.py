@@ -10,20 +10,18 @@ Prints a Markdown table.
 
 from __future__ import annotations
 
-import argparse
-
 import jax
 
 from jaxpad._bench_transpose import bench_transpose, to_markdown
 
+from . import parser
+
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=21)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--extra", action="store_true",
-                        help="five more cases, off the routes' sweet spots")
-    args = parser.parse_args(argv)
+    options = parser(__doc__, 21)
+    options.add_argument("--extra", action="store_true",
+                         help="five more cases, off the routes' sweet spots")
+    args = options.parse_args(argv)
     print(f"backend {jax.default_backend()}, jax {jax.__version__}, {args.repeats} rounds, "
           f"batch {args.batch}; times and ratios to the forward strided conv of equal FLOPs\n")
     rows = bench_transpose(batch=args.batch, repeats=args.repeats, extra=args.extra)

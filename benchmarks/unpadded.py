@@ -11,7 +11,6 @@ table of ratios to the 'same' convolution.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 
 import jax
@@ -22,6 +21,8 @@ from jax import lax
 import jaxpad
 from jaxpad._bench import cases, interleaved
 from jaxpad._conv import dimension_numbers
+
+from . import parser
 
 
 def _ratios(c, rng: np.random.Generator, repeats: int) -> dict[str, float]:
@@ -49,10 +50,7 @@ def _ratios(c, rng: np.random.Generator, repeats: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--batch", type=int, default=8)
-    args = parser.parse_args(argv)
+    args = parser(__doc__, 15).parse_args(argv)
     rng = np.random.default_rng(0)
     print(f"backend {jax.default_backend()}, jax {jax.__version__}, {args.repeats} rounds\n")
     print("| case | same ms | valid (pads 0) | valid, row dropped by pads (-1, 0) | "

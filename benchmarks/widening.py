@@ -12,7 +12,6 @@ zero-padded step's. Prints a Markdown table.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 
 import jax
@@ -22,6 +21,8 @@ import numpy as np
 import jaxpad
 from jaxpad._bench import Case, interleaved, temp_bytes
 from jaxpad._frame import padded_shares
+
+from . import parser
 
 _IMPLS = ("auto", "frame", "pad")
 
@@ -75,10 +76,7 @@ def _row(c: Case, repeats: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--batch", type=int, default=8)
-    args = parser.parse_args(argv)
+    args = parser(__doc__, 15).parse_args(argv)
     print(f"backend {jax.default_backend()}, jax {jax.__version__}, {args.repeats} rounds; "
           "training-step time / temp memory against the zero-padded step\n")
     print("| case | padded input / output | zeros ms | auto | frame | pad |")
