@@ -20,6 +20,7 @@ the taken route is faster).
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable
 from functools import partial
@@ -32,13 +33,14 @@ from jaxpad._conv import dimension_numbers
 from jaxpad._conv_transpose import (
     _overlap_add,
     _overlap_adds,
+    _patch_derivatives,
     _patch_product,
     _phase_convs,
     _plans,
     _small_valid_conv,
     _valid_conv,
 )
-from jaxpad._padding import effective_kernel_size
+from jaxpad._padding import conv_transpose_output_shape
 
 from . import parser
 
@@ -54,8 +56,8 @@ def _overlap_add_row(name: str, x: tuple[int, ...], k: tuple[int, ...], stride: 
     dn = dimension_numbers(nsp, True)
     s, d = (stride,) * nsp, (1,) * nsp
     lo = (padding,) * nsp
-    out = tuple((i - 1) * stride - 2 * padding + effective_kernel_size(kk, 1) + output_padding
-                for i, kk in zip(x[1:-1], k[:nsp]))
+    out = conv_transpose_output_shape(x[1:-1], k[:nsp], stride, padding,
+                                      output_padding=output_padding)
     xa, ka = _array(x, 0), _array(k, 1)
     taken = _overlap_adds(k[:nsp], s, d, 1, _plans(xa, k[:nsp], lo, out, s, d, dn.lhs_spec[2:]))
     add = jax.jit(lambda x, w: _overlap_add(x, w, lo, out, s, d, dn, None, None))
@@ -75,7 +77,7 @@ def _one_by_one_row(name: str, x: tuple[int, ...], out_channels: int):
     xa, ka = _array(x, 0), _array((1,) * nsp + (x[-1], out_channels), 1)
     dot = jax.jit(lambda x, w: _patch_product(x, w, d, dn, None, None))
     conv = jax.jit(lambda x, w: _valid_conv(x, w, d, dn, None, None))
-    taken = nsp >= 2
+    taken = _patch_derivatives(nsp, 1, 1)  # a 1x1 `_small_valid_conv` is the dot
     return "1x1", name, {"dot": partial(dot, xa, ka), "conv": partial(conv, xa, ka)}, (
         ("dot", "conv") if taken else ("conv", "dot"))
 
@@ -93,7 +95,8 @@ def _kernel_grad_row(name: str, x: tuple[int, ...], k: tuple[int, ...]):
 
     patches, xla = grad(_small_valid_conv), grad(_valid_conv)
     runs = {"patches": partial(patches, xa, ka, ga), "xla": partial(xla, xa, ka, ga)}
-    return "kernel gradient", name, runs, ("patches", "xla") if nsp >= 2 else ("xla", "patches")
+    taken = _patch_derivatives(nsp, 1, math.prod(k[:nsp]))
+    return "kernel gradient", name, runs, ("patches", "xla") if taken else ("xla", "patches")
 
 
 def rows(batch: int = 8):

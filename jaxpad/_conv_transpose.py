@@ -113,6 +113,14 @@ def _small_valid_conv_jvp(dilation, dn, precision, preferred_element_type, prima
     return y, sum(terms[1:], terms[0]) if terms else jnp.zeros_like(y)
 
 
+def _patch_derivatives(nsp: int, groups: int, taps: int) -> bool:
+    """Whether a phase convolution runs as `_small_valid_conv` (patch-product derivatives).
+
+    Not in 1-D, where XLA:CPU's kernel-gradient convolution is the faster one.
+    """
+    return groups == 1 and nsp >= 2 and taps <= _PATCH_TAPS
+
+
 def _window(x: jax.Array, axis: int, start: int, length: int) -> jax.Array:
     """Elements `start .. start + length` of `axis`, zeros outside `x`."""
     size = x.shape[axis]
@@ -243,9 +251,7 @@ def _phase_convs(x, kernel, lo, out, *, stride, dilation, groups, dn, precision,
         return xs
 
     def run(xs, ks, plan):
-        # In 1-D, XLA:CPU's kernel-gradient convolution is the faster one.
-        small = (groups == 1 and nsp >= 2
-                 and math.prod(len(p[0]) for p in plan) <= _PATCH_TAPS)
+        small = _patch_derivatives(nsp, groups, math.prod(len(p[0]) for p in plan))
         conv = _small_valid_conv if small else partial(_valid_conv, groups=groups)
         return conv(xs, ks, tuple(p[3] for p in plan), internal, precision,
                     preferred_element_type).astype(dtype)
