@@ -7,6 +7,10 @@ does not take, for one computation, in one process, interleaved, medians:
   added per phase) against `_phase_convs` (one convolution per phase), per
   kernel, stride and rank; `_overlap_adds` takes it for stride 2 and effective
   kernels of at most 3 per axis, in 2-D and 3-D.
+- zero taps: phases of unequal taps (3x4 stride 2) as one convolution of the
+  kernel padded with zeros to a multiple of the stride (`_phase_convs` of the
+  padded kernel) against `_phase_convs` of the kernel as it is;
+  `_uniform_kernel_size` pads in 2-D and 3-D up to `_MAX_ZERO_TAPS` times the taps.
 - 1x1: a 1x1 convolution as `_patch_product` (a dot) against `_valid_conv`;
   the dot is taken in 2-D and 3-D (`_small_valid_conv`), the convolution in 1-D.
 - kernel gradient: the derivative of a small phase convolution with respect to
@@ -38,6 +42,7 @@ from jaxpad._conv_transpose import (
     _phase_convs,
     _plans,
     _small_valid_conv,
+    _uniform_kernel_size,
     _valid_conv,
 )
 from jaxpad._padding import conv_transpose_output_shape
@@ -68,6 +73,32 @@ def _overlap_add_row(name: str, x: tuple[int, ...], k: tuple[int, ...], stride: 
     runs = {"overlap-add": partial(add, xa, ka), "phases": partial(phases, xa, ka)}
     return "overlap-add", name, runs, ("overlap-add", "phases") if taken else (
         "phases", "overlap-add")
+
+
+def _zero_taps_row(name: str, x: tuple[int, ...], k: tuple[int, ...], stride: int,
+                   padding: int, output_padding: int = 0):
+    """`x` is `(N, *spatial, C)`, `k` the internal `(*k, C, O)` kernel."""
+    nsp = len(k) - 2
+    dn = dimension_numbers(nsp, True)
+    s, d = (stride,) * nsp, (1,) * nsp
+    lo = (padding,) * nsp
+    out = conv_transpose_output_shape(x[1:-1], k[:nsp], stride, padding,
+                                      output_padding=output_padding)
+    xa, ka = _array(x, 0), _array(k, 1)
+
+    def plans_of(ksize):
+        return _plans(xa, ksize, lo, out, s, d, dn.lhs_spec[2:])
+
+    taken = _uniform_kernel_size(k[:nsp], s, plans_of) is not None
+    padded = tuple(-(-kk // st) * st for kk, st in zip(k[:nsp], s))
+    kp = jax.numpy.pad(ka, [(0, p - kk) for p, kk in zip(padded, k[:nsp])] + [(0, 0)] * 2)
+    phases = jax.jit(lambda x, w: _phase_convs(x, w, lo, out, stride=s, dilation=d, groups=1,
+                                               dn=dn, precision=None,
+                                               preferred_element_type=None))
+    np.testing.assert_allclose(phases(xa, kp), phases(xa, ka), rtol=1e-4, atol=1e-3)
+    runs = {"zero taps": partial(phases, xa, kp), "phases": partial(phases, xa, ka)}
+    return "zero taps", name, runs, ("zero taps", "phases") if taken else (
+        "phases", "zero taps")
 
 
 def _one_by_one_row(name: str, x: tuple[int, ...], out_channels: int):
@@ -119,6 +150,18 @@ def rows(batch: int = 8):
                            2, 3, 1)
     yield _overlap_add_row("2D 28x28 64->64 3x3 s3", (b, 28, 28, 64), (3, 3, 64, 64), 3, 0)
     yield _overlap_add_row("1D 1024 64->64 k3 s2 p1 op1", (b, 1024, 64), (3, 64, 64), 2, 1, 1)
+    yield _zero_taps_row("2D 28x28 64->64 3x4 s2 p1", (b, 28, 28, 64), (3, 4, 64, 64), 2, 1)
+    yield _zero_taps_row("2D 56x56 32->32 3x4 s2 p1", (b, 56, 56, 32), (3, 4, 32, 32), 2, 1)
+    yield _zero_taps_row("2D 28x28 64->64 5x4 s2 p2", (b, 28, 28, 64), (5, 4, 64, 64), 2, 2)
+    yield _zero_taps_row("2D 28x28 64->64 7x7 s2 p3 op1", (b, 28, 28, 64), (7, 7, 64, 64),
+                         2, 3, 1)
+    yield _zero_taps_row("3D 8^3 32->32 3x4x4 s2 p1", (max(b // 4, 1), 8, 8, 8, 32),
+                         (3, 4, 4, 32, 32), 2, 1)
+    yield _zero_taps_row("2D 28x28 64->64 5x5 s2 p2 op1", (b, 28, 28, 64), (5, 5, 64, 64),
+                         2, 2, 1)
+    yield _zero_taps_row("2D 28x28 64->64 5x5 s3 p2", (b, 28, 28, 64), (5, 5, 64, 64), 3, 2)
+    yield _zero_taps_row("1D 1024 64->64 k3 s2 p1 op1", (b, 1024, 64), (3, 64, 64), 2, 1, 1)
+    yield _zero_taps_row("1D 1024 64->64 k7 s2 p3 op1", (b, 1024, 64), (7, 64, 64), 2, 3, 1)
     yield _one_by_one_row("1D 1024 64->64", (b, 1024, 64), 64)
     yield _one_by_one_row("1D 4096 32->32", (b, 4096, 32), 32)
     yield _one_by_one_row("1D 512 256->256", (b, 512, 256), 256)

@@ -175,19 +175,38 @@ def _uniform(plans) -> bool:
     return all(None not in p and len({(len(q[0]), q[3]) for q in p}) == 1 for p in plans)
 
 
-def _interleave(stacked: jax.Array, stride, block_shape, spatial) -> jax.Array:
-    """`(s_1, ..., s_n, *block_shape)` phase blocks -> the output, each block strided by s."""
+def _split_axis(spatial_axis: int, channel: int, nsp: int) -> int:
+    """Where a spatial axis is once the channel axis is split into (G, *stride, O // G)."""
+    return spatial_axis + (nsp + 1 if spatial_axis > channel else 0)
+
+
+def _depth_to_space(y: jax.Array, channel: int, spatial, stride) -> jax.Array:
+    """Blocks whose channel axis is split into (G, *stride, O // G) -> the output.
+
+    One transpose puts every spatial axis before its phase axis and the groups
+    beside their channels (two transposes with a reshape between cost XLA:CPU a
+    copy each), then a reshape merges them.
+    """
     nsp = len(stride)
-    stacked = stacked.reshape(*stride, *block_shape)
-    # Every spatial axis followed by its phase axis.
-    order, merged = [], list(block_shape)
-    for b in range(len(block_shape)):
-        order.append(nsp + b)
-        if b in spatial:
+    order, merged = [], []
+    for b in range(y.ndim - nsp - 1):  # the axes of the blocks before the split
+        if b == channel:
+            order += [channel, channel + nsp + 1]
+            merged.append(y.shape[channel] * y.shape[channel + nsp + 1])
+        elif b in spatial:
             a = spatial.index(b)
-            order.append(a)
-            merged[b] *= stride[a]
-    return jnp.transpose(stacked, order).reshape(merged)
+            order += [_split_axis(b, channel, nsp), channel + 1 + a]
+            merged.append(y.shape[_split_axis(b, channel, nsp)] * stride[a])
+        else:  # the batch, before the channel in both layouts
+            order.append(b)
+            merged.append(y.shape[b])
+    return jnp.transpose(y, order).reshape(merged)
+
+
+def _stack_phases(blocks, channel: int, stride) -> jax.Array:
+    """Phase blocks, in `itertools.product` order, split as `_depth_to_space` takes them."""
+    y = jnp.stack(blocks, axis=channel)
+    return y.reshape(*y.shape[:channel], 1, *stride, *y.shape[channel + 1:])
 
 
 def _crop(y: jax.Array, spatial, start, out) -> jax.Array:
@@ -232,8 +251,9 @@ def _phase_convs(x, kernel, lo, out, *, stride, dilation, groups, dn, precision,
         lhs_spec=dn.lhs_spec, rhs_spec=dimension_numbers(nsp, True).rhs_spec,
         out_spec=dn.out_spec,
     )
+    channel = dn.out_spec[1]
     block_shape = list(x.shape)
-    block_shape[dn.out_spec[1]] = out_channels
+    block_shape[channel] = out_channels
     for a in range(nsp):
         block_shape[spatial[a]] = blocks_per_axis[a]
 
@@ -261,46 +281,39 @@ def _phase_convs(x, kernel, lo, out, *, stride, dilation, groups, dn, precision,
         shift = [max(p[1] for p in plans[a]) - first[a] for a in range(nsp)]
         union = [(plan[0][0], f, plan[0][2] + sh, plan[0][3])
                  for plan, f, sh in zip(plans, first, shift)]
-        phases = len(combos)
         ks = jnp.stack([sub_kernel([plans[a][r] for a, r in enumerate(c)]) for c in combos],
                        axis=nsp + 1)  # (*J, C // G, P, O)
         ks = ks.reshape(*ks.shape[:nsp + 2], groups, out_channels // groups)
         ks = jnp.swapaxes(ks, nsp + 1, nsp + 2)  # (*J, C // G, G, P, O // G)
         ks = ks.reshape(*ks.shape[:nsp + 1], -1)
         y = run(windows(union), ks, union)
-        channel = dn.out_spec[1]
         shape = list(y.shape)
-        shape[channel:channel + 1] = [groups, phases, out_channels // groups]
-        y = jnp.moveaxis(y.reshape(shape), channel + 1, 0)  # (P, ..., G, O // G, ...)
-        if any(shift):
-            # Per axis, the phases reading at one offset are a contiguous run of that
-            # axis's phases: one slice per run, so the transpose is no wider than y.
-            y = y.reshape(*stride, *y.shape[1:])
-            for a in range(nsp):
-                # Spatial axes after the split channel axis moved one place on.
-                axis = nsp + spatial[a] + (spatial[a] > channel)
-                offsets = [p[1] - first[a] for p in plans[a]]
-                parts = []
-                for offset, run in itertools.groupby(range(stride[a]), key=offsets.__getitem__):
-                    run = list(run)
-                    part = lax.slice_in_dim(y, run[0], run[-1] + 1, axis=a)
-                    parts.append(lax.slice_in_dim(part, offset, offset + blocks_per_axis[a],
-                                                  axis=axis))
-                y = parts[0] if len(parts) == 1 else lax.concatenate(parts, a)
-        blocks = [y.reshape(phases, *block_shape)]
-    else:
-        blocks = []
-        for combo in combos:
-            plan = [plans[a][rho] for a, rho in enumerate(combo)]
-            if any(p is None for p in plan):
-                blocks.append(jnp.zeros(block_shape, dtype))
-            else:
-                blocks.append(run(windows(plan), sub_kernel(plan), plan))
-    if len(combos) == 1:
-        y = blocks[0]
-    else:
-        y = _interleave(blocks[0] if uniform else jnp.stack(blocks), stride, block_shape,
-                        spatial)
+        shape[channel:channel + 1] = [groups, *stride, out_channels // groups]
+        y = y.reshape(shape)  # the phase axes of (G, *stride, O // G) in the channel's place
+
+        for a in range(nsp):
+            if not shift[a]:
+                continue
+            # The phases reading at one offset are a contiguous run of that axis's
+            # phases: one slice per run, so the transpose is no wider than y.
+            offsets = [p[1] - first[a] for p in plans[a]]
+            parts = []
+            for offset, run_ in itertools.groupby(range(stride[a]), key=offsets.__getitem__):
+                run_ = list(run_)
+                part = lax.slice_in_dim(y, run_[0], run_[-1] + 1, axis=channel + 1 + a)
+                parts.append(lax.slice_in_dim(part, offset, offset + blocks_per_axis[a],
+                                              axis=_split_axis(spatial[a], channel, nsp)))
+            y = parts[0] if len(parts) == 1 else lax.concatenate(parts, channel + 1 + a)
+        return _crop(_depth_to_space(y, channel, spatial, stride), spatial, skip, out)
+    blocks = []
+    for combo in combos:
+        plan = [plans[a][rho] for a, rho in enumerate(combo)]
+        if any(p is None for p in plan):
+            blocks.append(jnp.zeros(block_shape, dtype))
+        else:
+            blocks.append(run(windows(plan), sub_kernel(plan), plan))
+    y = blocks[0] if len(combos) == 1 else _depth_to_space(
+        _stack_phases(blocks, channel, stride), channel, spatial, stride)
     return _crop(y, spatial, skip, out)
 
 
@@ -349,7 +362,8 @@ def _overlap_add(x, kernel, lo, out, stride, dilation, dn, precision, preferred_
                 term = _window(term, 1 + a, q[1] + m * q[3], blocks_per_axis[a])
             total.append(term)
         blocks.append(sum(total[1:], total[0]))
-    y = _interleave(jnp.stack(blocks), stride, block_shape, tuple(range(1, nsp + 1)))
+    y = _depth_to_space(_stack_phases(blocks, nsp + 1, stride), nsp + 1,
+                        tuple(range(1, nsp + 1)), stride)
     y = _crop(y, tuple(range(1, nsp + 1)), (0,) * nsp, out)
     return y if dn.out_spec[1] == nsp + 1 else jnp.moveaxis(y, -1, 1)
 
@@ -376,6 +390,29 @@ def _overlap_add_jvp(lo, out, stride, dilation, dn, precision, preferred_element
                    [t for p, t in zip(perturbed, tangents) if p])
 
 
+# Zero taps that make the phases uniform, against the phase convolutions, forward
+# (`python -m benchmarks.routes`, XLA:CPU, 2 cores): see `_uniform_kernel_size`.
+_MAX_ZERO_TAPS = 1.5
+
+
+def _uniform_kernel_size(ksize, stride, plans_of) -> tuple[int, ...] | None:
+    """A larger kernel size whose zero taps make the phases uniform, or None.
+
+    Phases of unequal taps are separate convolutions plus an interleave; with the
+    kernel padded to a multiple of the stride they are one convolution whose output
+    is the interleave (`_phase_convs`'s uniform route). Taken in 2-D and 3-D when
+    the padded kernel has at most `_MAX_ZERO_TAPS` times the taps (3x4 stride 2:
+    4/3); in 1-D the extra taps cost more than the phases do. `plans_of` maps a
+    kernel size to its `_plans`.
+    """
+    if len(stride) < 2 or _uniform(plans_of(ksize)):
+        return None
+    padded = tuple(-(-k // s) * s for k, s in zip(ksize, stride))
+    if math.prod(padded) > _MAX_ZERO_TAPS * math.prod(ksize) or not _uniform(plans_of(padded)):
+        return None  # too many zeros, or phases left without taps (dilation sharing a factor)
+    return padded
+
+
 def _transpose_zeros(x, kernel, lo, out, *, stride, dilation, groups, dn, precision,
                      preferred_element_type):
     """Zero-mode transposed convolution of batched `x`, cropping `lo` and keeping `out`.
@@ -384,10 +421,16 @@ def _transpose_zeros(x, kernel, lo, out, *, stride, dilation, groups, dn, precis
     point of view.
     """
     ksize = kernel.shape[:len(stride)]
-    plans = _plans(x, ksize, lo, out, stride, dilation, dn.lhs_spec[2:])
-    if _overlap_adds(ksize, stride, dilation, groups, plans):
+
+    def plans_of(ksize):
+        return _plans(x, ksize, lo, out, stride, dilation, dn.lhs_spec[2:])
+
+    if _overlap_adds(ksize, stride, dilation, groups, plans_of(ksize)):
         return _overlap_add(x, kernel, lo, out, stride, dilation, dn, precision,
                             preferred_element_type)
+    padded = _uniform_kernel_size(ksize, stride, plans_of)
+    if padded is not None:  # taps past the kernel's end add nothing to any output
+        kernel = jnp.pad(kernel, [(0, p - k) for p, k in zip(padded, ksize)] + [(0, 0)] * 2)
     return _phase_convs(x, kernel, lo, out, stride=stride, dilation=dilation, groups=groups,
                         dn=dn, precision=precision,
                         preferred_element_type=preferred_element_type)

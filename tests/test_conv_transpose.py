@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -270,6 +271,62 @@ def test_kernel_equal_to_the_stride_is_one_product(nsp, k, channels_last):
     x, w, b = _arrays(c)
     jaxpr = str(jax.make_jaxpr(lambda x, w: _jax_call(c, x, w, b, channels_last))(x, w))
     assert ("conv_general_dilated" in jaxpr) == (nsp == 1)
+    _check_against_torch(c, channels_last)
+
+
+@requires_torch
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("nsp, k, s, groups, convs", [
+    (2, (3, 4), (2, 2), 1, 1),   # 4/3 the taps: one convolution of 2x2 taps
+    (2, (5, 5), (2, 3), 2, 1),   # 36/25, grouped
+    (3, (3, 4, 4), (2, 2, 2), 1, 1),
+    (2, (3, 5), (2, 2), 1, 4),   # 8/5 the taps: the four phases
+    (1, (3,), (2,), 1, 2),       # 1-D keeps its phases
+])
+def test_unequal_phases_take_zero_taps_up_to_a_limit(nsp, k, s, groups, convs, channels_last):
+    # Zero taps that pad the kernel to a multiple of the stride make every phase
+    # as long, so the phases run as one convolution (benchmarks.routes).
+    c = dict(nsp=nsp, groups=groups, k=list(k), s=list(s), d=[1] * nsp,
+             shape=[5 if nsp == 3 else 6] * nsp, op=[1] * nsp, crops=[(1, 1)] * nsp)
+    x, w, b = _arrays(c)
+    jaxpr = str(jax.make_jaxpr(lambda x, w: _jax_call(c, x, w, b, channels_last))(x, w))
+    assert jaxpr.count("conv_general_dilated") == convs
+    _check_against_torch(c, channels_last)
+
+
+def _eqns(jaxpr):
+    """Every equation of `jaxpr`, those of the jaxprs it calls included."""
+    for eqn in jaxpr.eqns:
+        yield eqn
+        for param in eqn.params.values():
+            inner = getattr(param, "jaxpr", param)
+            if hasattr(inner, "eqns"):
+                yield from _eqns(inner)
+
+
+@requires_torch
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("nsp, k, s, groups, crop", [
+    (2, (4, 4), (2, 2), 1, 1),   # DCGAN: phases reading at two offsets
+    (2, (2, 2), (2, 2), 2, 0),   # U-Net, grouped
+    (1, (2,), (2,), 1, 0),
+    (1, (8,), (4,), 1, 2),
+    (3, (4, 2, 4), (2, 2, 2), 1, 1),
+])
+def test_equal_phases_interleave_in_one_transpose(nsp, k, s, groups, crop, channels_last):
+    # The depth-to-space of the phases' convolution is one transpose of the output:
+    # two with a reshape between cost XLA:CPU a copy of the output each.
+    c = dict(nsp=nsp, groups=groups, k=list(k), s=list(s), d=[1] * nsp,
+             shape=[4 if nsp == 3 else 6] * nsp, op=[0] * nsp, crops=[(crop, crop)] * nsp)
+    x, w, _ = _arrays(c)
+    if channels_last:
+        x, w = np.moveaxis(x, 1, -1), np.transpose(w, (*range(2, nsp + 2), 1, 0))
+    closed = jax.make_jaxpr(partial(jaxpad.conv_transpose, stride=s, padding=crop,
+                                    groups=groups, channels_last=channels_last))(x, w)
+    size = np.prod(closed.out_avals[0].shape)
+    big = [e for e in _eqns(closed.jaxpr) if e.primitive.name == "transpose"
+           and np.prod(e.outvars[0].aval.shape) >= size]
+    assert len(big) == 1
     _check_against_torch(c, channels_last)
 
 
