@@ -10,7 +10,7 @@ does not take, for one computation, in one process, interleaved, medians:
 - zero taps: phases of unequal taps (3x4 stride 2) as one convolution of the
   kernel padded with zeros to a multiple of the stride (`_phase_convs` of the
   padded kernel) against `_phase_convs` of the kernel as it is;
-  `_uniform_kernel_size` pads in 2-D and 3-D up to `_MAX_ZERO_TAPS` times the taps.
+  `_uniform_kernel_size` pads in 2-D and 3-D up to `_MAX_ZERO_TAPS` (4/3) times the taps.
 - 1x1: a 1x1 convolution as `_patch_product` (a dot) against `_valid_conv`;
   the dot is taken in 2-D and 3-D (`_small_valid_conv`), the convolution in 1-D.
 - kernel gradient: the derivative of a small phase convolution with respect to

@@ -13,6 +13,11 @@ take their derivatives as products of the input's patches (`_small_valid_conv`):
 faster there than XLA:CPU's kernel-gradient convolution, at the price of patch
 buffers (one copy of the phase input per tap) in the backward pass.
 
+Elsewhere in 2-D and 3-D, phases that differ in their taps (3x4 stride 2) become
+equal with the kernel padded by zero taps to a multiple of the stride, up to 4/3
+times the taps (`_uniform_kernel_size`): then they are one convolution whose output
+channels hold the phases side by side, interleaved by one transpose.
+
 Where the phases differ in their taps at stride 2 and kernels of at most 3 (3x3
 stride 2, the usual decoder upsampling), the forward pass is instead one matrix
 product of the input with all taps side by side, whose per-tap products are added
@@ -26,6 +31,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from fractions import Fraction
 from functools import partial
 from typing import Any
 
@@ -391,8 +397,14 @@ def _overlap_add_jvp(lo, out, stride, dilation, dn, precision, preferred_element
 
 
 # Zero taps that make the phases uniform, against the phase convolutions, forward
-# (`python -m benchmarks.routes`, XLA:CPU, 2 cores): see `_uniform_kernel_size`.
-_MAX_ZERO_TAPS = 1.5
+# (`python -m benchmarks.routes`, XLA:CPU, 2 cores, three runs): 0.58-0.78x for 3x4 and
+# 7x7 stride 2 (4/3 and 64/49 the taps), 0.35-0.45x for 3x4x4; 5x4 stride 2 (6/5)
+# measured 1.10-1.19x and is taken all the same (no rule of taps or shape told it
+# apart). Not taken: 5x5 (36/25) at stride 3 measured 0.71-0.80x, at stride 2
+# 0.86-1.03x forward but its training step was 1.13x of the strided conv's, against
+# 0.80-0.84x with the phases (`benchmarks.transpose --extra`). 1-D keeps its phases:
+# k3 stride 2 (the common 1-D upsampling) measured 1.08-1.11x (k7: 0.86-0.88x).
+_MAX_ZERO_TAPS = Fraction(4, 3)
 
 
 def _uniform_kernel_size(ksize, stride, plans_of) -> tuple[int, ...] | None:
@@ -402,8 +414,7 @@ def _uniform_kernel_size(ksize, stride, plans_of) -> tuple[int, ...] | None:
     kernel padded to a multiple of the stride they are one convolution whose output
     is the interleave (`_phase_convs`'s uniform route). Taken in 2-D and 3-D when
     the padded kernel has at most `_MAX_ZERO_TAPS` times the taps (3x4 stride 2:
-    4/3); in 1-D the extra taps cost more than the phases do. `plans_of` maps a
-    kernel size to its `_plans`.
+    4/3); not in 1-D (see above). `plans_of` maps a kernel size to its `_plans`.
     """
     if len(stride) < 2 or _uniform(plans_of(ksize)):
         return None

@@ -278,9 +278,9 @@ def test_kernel_equal_to_the_stride_is_one_product(nsp, k, channels_last):
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("nsp, k, s, groups, convs", [
     (2, (3, 4), (2, 2), 1, 1),   # 4/3 the taps: one convolution of 2x2 taps
-    (2, (5, 5), (2, 3), 2, 1),   # 36/25, grouped
+    (2, (4, 5), (2, 3), 2, 1),   # 6/5, grouped
+    (2, (5, 5), (2, 2), 1, 4),   # 36/25: the four phases
     (3, (3, 4, 4), (2, 2, 2), 1, 1),
-    (2, (3, 5), (2, 2), 1, 4),   # 8/5 the taps: the four phases
     (1, (3,), (2,), 1, 2),       # 1-D keeps its phases
 ])
 def test_unequal_phases_take_zero_taps_up_to_a_limit(nsp, k, s, groups, convs, channels_last):
