@@ -35,6 +35,7 @@ import numpy as np
 from jaxpad._bench import interleaved
 from jaxpad._conv import dimension_numbers
 from jaxpad._conv_transpose import (
+    _multiple_of_stride,
     _overlap_add,
     _overlap_adds,
     _patch_derivatives,
@@ -44,6 +45,7 @@ from jaxpad._conv_transpose import (
     _small_valid_conv,
     _uniform_kernel_size,
     _valid_conv,
+    _zero_taps,
 )
 from jaxpad._padding import conv_transpose_output_shape
 
@@ -54,9 +56,9 @@ def _array(shape: tuple[int, ...], seed: int) -> jax.Array:
     return jax.numpy.asarray(np.random.default_rng(seed).standard_normal(shape), "float32")
 
 
-def _overlap_add_row(name: str, x: tuple[int, ...], k: tuple[int, ...], stride: int,
-                     padding: int, output_padding: int = 0):
-    """`x` is `(N, *spatial, C)`, `k` the internal `(*k, C, O)` kernel."""
+def _phases_setup(x: tuple[int, ...], k: tuple[int, ...], stride: int, padding: int,
+                  output_padding: int):
+    """Arrays and `_phase_convs`' arguments for `x` `(N, *spatial, C)`, `k` `(*k, C, O)`."""
     nsp = len(k) - 2
     dn = dimension_numbers(nsp, True)
     s, d = (stride,) * nsp, (1,) * nsp
@@ -64,11 +66,22 @@ def _overlap_add_row(name: str, x: tuple[int, ...], k: tuple[int, ...], stride: 
     out = conv_transpose_output_shape(x[1:-1], k[:nsp], stride, padding,
                                       output_padding=output_padding)
     xa, ka = _array(x, 0), _array(k, 1)
-    taken = _overlap_adds(k[:nsp], s, d, 1, _plans(xa, k[:nsp], lo, out, s, d, dn.lhs_spec[2:]))
-    add = jax.jit(lambda x, w: _overlap_add(x, w, lo, out, s, d, dn, None, None))
     phases = jax.jit(lambda x, w: _phase_convs(x, w, lo, out, stride=s, dilation=d, groups=1,
                                                dn=dn, precision=None,
                                                preferred_element_type=None))
+
+    def plans_of(ksize):
+        return _plans(xa, ksize, lo, out, s, d, dn.lhs_spec[2:])
+
+    return xa, ka, dn, s, d, lo, out, phases, plans_of
+
+
+def _overlap_add_row(name: str, x: tuple[int, ...], k: tuple[int, ...], stride: int,
+                     padding: int, output_padding: int = 0):
+    xa, ka, dn, s, d, lo, out, phases, plans_of = _phases_setup(x, k, stride, padding,
+                                                                output_padding)
+    taken = _overlap_adds(k[:-2], s, d, 1, plans_of(k[:-2]))
+    add = jax.jit(lambda x, w: _overlap_add(x, w, lo, out, s, d, dn, None, None))
     np.testing.assert_allclose(add(xa, ka), phases(xa, ka), rtol=1e-4, atol=1e-3)
     runs = {"overlap-add": partial(add, xa, ka), "phases": partial(phases, xa, ka)}
     return "overlap-add", name, runs, ("overlap-add", "phases") if taken else (
@@ -77,24 +90,10 @@ def _overlap_add_row(name: str, x: tuple[int, ...], k: tuple[int, ...], stride: 
 
 def _zero_taps_row(name: str, x: tuple[int, ...], k: tuple[int, ...], stride: int,
                    padding: int, output_padding: int = 0):
-    """`x` is `(N, *spatial, C)`, `k` the internal `(*k, C, O)` kernel."""
-    nsp = len(k) - 2
-    dn = dimension_numbers(nsp, True)
-    s, d = (stride,) * nsp, (1,) * nsp
-    lo = (padding,) * nsp
-    out = conv_transpose_output_shape(x[1:-1], k[:nsp], stride, padding,
-                                      output_padding=output_padding)
-    xa, ka = _array(x, 0), _array(k, 1)
-
-    def plans_of(ksize):
-        return _plans(xa, ksize, lo, out, s, d, dn.lhs_spec[2:])
-
-    taken = _uniform_kernel_size(k[:nsp], s, plans_of) is not None
-    padded = tuple(-(-kk // st) * st for kk, st in zip(k[:nsp], s))
-    kp = jax.numpy.pad(ka, [(0, p - kk) for p, kk in zip(padded, k[:nsp])] + [(0, 0)] * 2)
-    phases = jax.jit(lambda x, w: _phase_convs(x, w, lo, out, stride=s, dilation=d, groups=1,
-                                               dn=dn, precision=None,
-                                               preferred_element_type=None))
+    xa, ka, _, s, _, _, _, phases, plans_of = _phases_setup(x, k, stride, padding,
+                                                            output_padding)
+    taken = _uniform_kernel_size(k[:-2], s, plans_of) is not None
+    kp = _zero_taps(ka, _multiple_of_stride(k[:-2], s))
     np.testing.assert_allclose(phases(xa, kp), phases(xa, ka), rtol=1e-4, atol=1e-3)
     runs = {"zero taps": partial(phases, xa, kp), "phases": partial(phases, xa, ka)}
     return "zero taps", name, runs, ("zero taps", "phases") if taken else (

@@ -401,10 +401,22 @@ def _overlap_add_jvp(lo, out, stride, dilation, dn, precision, preferred_element
 # 7x7 stride 2 (4/3 and 64/49 the taps), 0.35-0.45x for 3x4x4; 5x4 stride 2 (6/5)
 # measured 1.10-1.19x and is taken all the same (no rule of taps or shape told it
 # apart). Not taken: 5x5 (36/25) at stride 3 measured 0.71-0.80x, at stride 2
-# 0.86-1.03x forward but its training step was 1.13x of the strided conv's, against
-# 0.80-0.84x with the phases (`benchmarks.transpose --extra`). 1-D keeps its phases:
+# 0.86-1.03x forward but its training step was 0.98-1.13x of the strided conv's, against
+# 0.80-0.86x with the phases (`benchmarks.transpose --extra`). 1-D keeps its phases:
 # k3 stride 2 (the common 1-D upsampling) measured 1.08-1.11x (k7: 0.86-0.88x).
 _MAX_ZERO_TAPS = Fraction(4, 3)
+
+
+def _multiple_of_stride(ksize, stride) -> tuple[int, ...]:
+    """Each kernel axis rounded up to a multiple of its stride."""
+    return tuple(-(-k // s) * s for k, s in zip(ksize, stride))
+
+
+def _zero_taps(kernel: jax.Array, ksize) -> jax.Array:
+    """A `(*k, C // G, O)` kernel padded with zero taps at the end to spatial size `ksize`."""
+    nsp = len(ksize)
+    return jnp.pad(kernel, [(0, p - k) for p, k in zip(ksize, kernel.shape[:nsp])]
+                   + [(0, 0)] * 2)
 
 
 def _uniform_kernel_size(ksize, stride, plans_of) -> tuple[int, ...] | None:
@@ -418,7 +430,7 @@ def _uniform_kernel_size(ksize, stride, plans_of) -> tuple[int, ...] | None:
     """
     if len(stride) < 2 or _uniform(plans_of(ksize)):
         return None
-    padded = tuple(-(-k // s) * s for k, s in zip(ksize, stride))
+    padded = _multiple_of_stride(ksize, stride)
     if math.prod(padded) > _MAX_ZERO_TAPS * math.prod(ksize) or not _uniform(plans_of(padded)):
         return None  # too many zeros, or phases left without taps (dilation sharing a factor)
     return padded
@@ -441,7 +453,7 @@ def _transpose_zeros(x, kernel, lo, out, *, stride, dilation, groups, dn, precis
                             preferred_element_type)
     padded = _uniform_kernel_size(ksize, stride, plans_of)
     if padded is not None:  # taps past the kernel's end add nothing to any output
-        kernel = jnp.pad(kernel, [(0, p - k) for p, k in zip(padded, ksize)] + [(0, 0)] * 2)
+        kernel = _zero_taps(kernel, padded)
     return _phase_convs(x, kernel, lo, out, stride=stride, dilation=dilation, groups=groups,
                         dn=dn, precision=precision,
                         preferred_element_type=preferred_element_type)
