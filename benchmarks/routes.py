@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
         for run in runs.values():
             jax.block_until_ready(run())
         times = {k: statistics.median(v)
-                 for k, v in interleaved(runs, args.repeats, rotate=True).items()}
+                 for k, v in interleaved(runs, args.repeats).items()}
         print(f"| {section} | {name} | {taken} | {times[taken] * 1e3:.2f} ms | {other} | "
               f"{times[other] * 1e3:.2f} ms | {times[taken] / times[other]:.2f}x |", flush=True)
 

@@ -46,7 +46,7 @@ def _ratios(c, rng: np.random.Generator, repeats: int) -> dict[str, float]:
     runs = {name: (lambda f=f, a=a: f(a, w)) for name, (f, a) in fns.items()}
     for run in runs.values():
         jax.block_until_ready(run())
-    return {k: statistics.median(v) for k, v in interleaved(runs, repeats, rotate=True).items()}
+    return {k: statistics.median(v) for k, v in interleaved(runs, repeats).items()}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -69,7 +69,7 @@ def _row(c: Case, repeats: int) -> str:
     runs = {name: (lambda s=s: s(x, w)) for name, s in steps.items()}
     for run in runs.values():
         jax.block_until_ready(run())
-    t = {k: statistics.median(v) for k, v in interleaved(runs, repeats, rotate=True).items()}
+    t = {k: statistics.median(v) for k, v in interleaved(runs, repeats).items()}
     cells = [f"{t[i] / t['zeros']:.2f}x / {temp[i] / temp['zeros']:.2f}x" for i in _IMPLS]
     return (f"| {c.name} | {_padded_share(c):.2f} | {t['zeros'] * 1e3:.1f} | "
             + " | ".join(cells) + " |")

@@ -68,18 +68,15 @@ def _timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def interleaved(
-    runs: dict[Any, Callable[[], Any]], repeats: int, *, rotate: bool = False
-) -> dict[Any, list[float]]:
+def interleaved(runs: dict[Any, Callable[[], Any]], repeats: int) -> dict[Any, list[float]]:
     """Seconds per call of each warmed-up run, every run once per round.
 
-    With `rotate`, each round starts one run later, so that no run always
-    follows the same one.
+    Each round starts one run later, so that no run always follows the same one.
     """
     names = list(runs)
     times: dict[Any, list[float]] = {name: [] for name in names}
     for i in range(repeats):
-        first = i % len(names) if rotate else 0
+        first = i % len(names)
         for name in names[first:] + names[:first]:
             times[name].append(_timed(runs[name]))
     return times
@@ -164,7 +161,7 @@ def _time_rotated(runs: list[dict], call: Callable, keys: Sequence[str], reps: i
     by position).
     """
     calls = {(i, key): functools.partial(call, r, key) for i, r in enumerate(runs) for key in keys}
-    times = interleaved(calls, reps, rotate=True)
+    times = interleaved(calls, reps)
     return [{**{k: v for k, v in r.items() if k not in keys},
              **{f"{key}_s": times[i, key] for key in keys}} for i, r in enumerate(runs)]
 
@@ -278,7 +275,7 @@ def _pad_rows(reps: int, batch: int) -> list[dict]:
         runs[k, "grad"] = lambda grad=grad, a=a: grad(a, ct)
         _timed(runs[k, "fwd"])
         _timed(runs[k, "grad"])
-    times = interleaved(runs, reps, rotate=True)
+    times = interleaved(runs, reps)
     med = {k: (statistics.median(times[k, "fwd"]), statistics.median(times[k, "grad"]))
            for k in fns}
     return [dict(mode=k, fwd_ratio=med[k][0] / med["copy"][0],
