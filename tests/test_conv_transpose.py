@@ -350,6 +350,35 @@ def test_small_phases_differentiate_by_products_in_2d_and_by_convolutions_in_1d(
     _check_against_torch(c, channels_last)
 
 
+@pytest.mark.parametrize("nsp", [2, 3])
+def test_overlap_add_with_a_preferred_element_type(nsp):
+    # bfloat16 in, float32 out through the overlap-add and its phase derivatives:
+    # the same numbers as float32 inputs holding the same values.
+    c = dict(nsp=nsp, groups=1, k=[3] * nsp, s=[2] * nsp, d=[1] * nsp,
+             shape=[5 if nsp == 3 else 7] * nsp, op=[1] * nsp, padding=1, mode="zeros")
+    x, w, _ = (jnp.asarray(a, jnp.bfloat16) for a in _arrays(c))
+    tx, tw, _ = (jnp.asarray(a, jnp.bfloat16) for a in _arrays(c, seed=3))
+
+    def f(x, w, dtype=jnp.float32):
+        return jaxpad.conv_transpose(x, w, stride=2, padding=1, output_padding=1,
+                                     channels_last=False, precision=HIGHEST,
+                                     preferred_element_type=dtype)
+
+    def exact(x, w):  # the same bfloat16 values, in float32
+        return f(x.astype(jnp.float32), w.astype(jnp.float32), None)
+
+    y, ty = jax.jvp(f, (x, w), (tx, tw))
+    assert y.dtype == ty.dtype == jnp.float32
+    assert_close(y, exact(x, w))
+    assert_close(ty, exact(tx, w) + exact(x, tw))
+    cot = _rand(y.shape, 7)
+    grads = jax.grad(lambda x, w: jnp.sum(f(x, w) * cot), argnums=(0, 1))(x, w)
+    expected = jax.grad(lambda x, w: jnp.sum(exact(x, w) * cot), argnums=(0, 1))(x, w)
+    for got, want in zip(grads, expected):
+        assert got.dtype == jnp.bfloat16
+        assert_close(got, want, jnp.bfloat16)
+
+
 def _check_against_torch(c, channels_last):
     x, w, b = _arrays(c)
     padding = [lo for lo, _ in c["crops"]]
