@@ -9,8 +9,8 @@ does not take, for one computation, in one process, interleaved, medians:
   kernels of at most 3 per axis, in 2-D and 3-D.
 - zero taps: phases of unequal taps (3x4 stride 2) as one convolution of the
   kernel padded with zeros to a multiple of the stride (`_phase_convs` of the
-  padded kernel) against `_phase_convs` of the kernel as it is;
-  `_uniform_kernel_size` pads in 2-D and 3-D up to `_MAX_ZERO_TAPS` (4/3) times the taps.
+  padded kernel, `_zero_tap_widths`) against `_phase_convs` of the kernel as it is;
+  `_uniform_zero_taps` pads up to `_MAX_ZERO_TAPS` (4/3) times the taps.
 - 1x1: a 1x1 convolution as `_patch_product` (a dot) against `_valid_conv`;
   the dot is taken in 2-D and 3-D (`_small_valid_conv`), the convolution in 1-D.
 - kernel gradient: the derivative of a small phase convolution with respect to
@@ -35,16 +35,17 @@ import numpy as np
 from jaxpad._bench import interleaved
 from jaxpad._conv import dimension_numbers
 from jaxpad._conv_transpose import (
-    _multiple_of_stride,
     _overlap_add,
     _overlap_adds,
     _patch_derivatives,
     _patch_product,
     _phase_convs,
     _plans,
+    _shifted_crop,
     _small_valid_conv,
-    _uniform_kernel_size,
+    _uniform_zero_taps,
     _valid_conv,
+    _zero_tap_widths,
     _zero_taps,
 )
 from jaxpad._padding import conv_transpose_output_shape
@@ -66,20 +67,23 @@ def _phases_setup(x: tuple[int, ...], k: tuple[int, ...], stride: int, padding: 
     out = conv_transpose_output_shape(x[1:-1], k[:nsp], stride, padding,
                                       output_padding=output_padding)
     xa, ka = _array(x, 0), _array(k, 1)
-    phases = jax.jit(lambda x, w: _phase_convs(x, w, lo, out, stride=s, dilation=d, groups=1,
-                                               dn=dn, precision=None,
-                                               preferred_element_type=None))
 
-    def plans_of(ksize):
+    def phases_of(lo):
+        return jax.jit(lambda x, w: _phase_convs(x, w, lo, out, stride=s, dilation=d, groups=1,
+                                                 dn=dn, precision=None,
+                                                 preferred_element_type=None))
+
+    def plans_of(ksize, lo=lo):
         return _plans(xa, ksize, lo, out, s, d, dn.lhs_spec[2:])
 
-    return xa, ka, dn, s, d, lo, out, phases, plans_of
+    return xa, ka, dn, s, d, lo, out, phases_of, plans_of
 
 
 def _overlap_add_row(name: str, x: tuple[int, ...], k: tuple[int, ...], stride: int,
                      padding: int, output_padding: int = 0):
-    xa, ka, dn, s, d, lo, out, phases, plans_of = _phases_setup(x, k, stride, padding,
-                                                                output_padding)
+    xa, ka, dn, s, d, lo, out, phases_of, plans_of = _phases_setup(x, k, stride, padding,
+                                                                   output_padding)
+    phases = phases_of(lo)
     taken = _overlap_adds(k[:-2], s, d, 1, plans_of(k[:-2]))
     add = jax.jit(lambda x, w: _overlap_add(x, w, lo, out, s, d, dn, None, None))
     np.testing.assert_allclose(add(xa, ka), phases(xa, ka), rtol=1e-4, atol=1e-3)
@@ -90,12 +94,14 @@ def _overlap_add_row(name: str, x: tuple[int, ...], k: tuple[int, ...], stride: 
 
 def _zero_taps_row(name: str, x: tuple[int, ...], k: tuple[int, ...], stride: int,
                    padding: int, output_padding: int = 0):
-    xa, ka, _, s, _, _, _, phases, plans_of = _phases_setup(x, k, stride, padding,
-                                                            output_padding)
-    taken = _uniform_kernel_size(k[:-2], s, plans_of) is not None
-    kp = _zero_taps(ka, _multiple_of_stride(k[:-2], s))
-    np.testing.assert_allclose(phases(xa, kp), phases(xa, ka), rtol=1e-4, atol=1e-3)
-    runs = {"zero taps": partial(phases, xa, kp), "phases": partial(phases, xa, ka)}
+    xa, ka, _, s, d, lo, _, phases_of, plans_of = _phases_setup(x, k, stride, padding,
+                                                                output_padding)
+    taken = _uniform_zero_taps(k[:-2], lo, s, d, plans_of) is not None
+    widths = _zero_tap_widths(k[:-2], lo, s, d)
+    padded, phases = phases_of(_shifted_crop(lo, widths, d)), phases_of(lo)
+    kp = _zero_taps(ka, widths)
+    np.testing.assert_allclose(padded(xa, kp), phases(xa, ka), rtol=1e-4, atol=1e-3)
+    runs = {"zero taps": partial(padded, xa, kp), "phases": partial(phases, xa, ka)}
     return "zero taps", name, runs, ("zero taps", "phases") if taken else (
         "phases", "zero taps")
 

@@ -13,10 +13,12 @@ take their derivatives as products of the input's patches (`_small_valid_conv`):
 faster there than XLA:CPU's kernel-gradient convolution, at the price of patch
 buffers (one copy of the phase input per tap) in the backward pass.
 
-Elsewhere in 2-D and 3-D, phases that differ in their taps (3x4 stride 2) become
+Phases that differ in their taps (3x4 stride 2, 1-D k3 stride 2) become
 equal with the kernel padded by zero taps to a multiple of the stride, up to 4/3
-times the taps (`_uniform_kernel_size`): then they are one convolution whose output
-channels hold the phases side by side, interleaved by one transpose.
+times the taps (`_uniform_zero_taps`): then they are one convolution whose output
+channels hold the phases side by side, interleaved by one transpose (in 1-D
+channels-last a reshape). Zero taps before the kernel align the crop with the stride
+where they can, so that no crop follows the interleave.
 
 Where the phases differ in their taps at stride 2 and kernels of at most 3 (3x3
 stride 2, the usual decoder upsampling), the forward pass is instead one matrix
@@ -402,38 +404,61 @@ def _overlap_add_jvp(lo, out, stride, dilation, dn, precision, preferred_element
 # measured 1.10-1.19x and is taken all the same (no rule of taps or shape told it
 # apart). Not taken: 5x5 (36/25) at stride 3 measured 0.71-0.80x, at stride 2
 # 0.86-1.03x forward but its training step was 0.98-1.13x of the strided conv's, against
-# 0.80-0.86x with the phases (`benchmarks.transpose --extra`). 1-D keeps its phases:
-# k3 stride 2 (the common 1-D upsampling) measured 1.08-1.11x (k7: 0.86-0.88x).
+# 0.80-0.86x with the phases (`benchmarks.transpose --extra`). In 1-D, with the zero taps
+# that align the crop (`_zero_tap_widths`): 0.97-0.99x for k3 stride 2, the common 1-D
+# upsampling, 0.87-0.93x for k7 (three runs on a later machine, runs 10-12 of
+# `benchmarks/results/routes-cpu.md`); with them all after the kernel, k3 had measured
+# 1.08-1.11x.
 _MAX_ZERO_TAPS = Fraction(4, 3)
 
 
-def _multiple_of_stride(ksize, stride) -> tuple[int, ...]:
-    """Each kernel axis rounded up to a multiple of its stride."""
-    return tuple(-(-k // s) * s for k, s in zip(ksize, stride))
+def _zero_tap_widths(ksize, lo, stride, dilation) -> tuple[tuple[int, int], ...]:
+    """Zero taps (before, after) each kernel axis that round it up to a multiple of the stride.
+
+    Before it, the fewest that put the crop `lo + before * dilation` on a multiple of
+    the stride, where some do: then the phases' one convolution starts at the output's
+    first element and needs no crop after the depth-to-space, which in 1-D
+    channels-last is a copy of the output.
+    """
+    widths = []
+    for k, start, s, d in zip(ksize, lo, stride, dilation):
+        total = -(-k // s) * s - k
+        before = next((z for z in range(total + 1) if (start + z * d) % s == 0), 0)
+        widths.append((before, total - before))
+    return tuple(widths)
 
 
-def _zero_taps(kernel: jax.Array, ksize) -> jax.Array:
-    """A `(*k, C // G, O)` kernel padded with zero taps at the end to spatial size `ksize`."""
-    nsp = len(ksize)
-    return jnp.pad(kernel, [(0, p - k) for p, k in zip(ksize, kernel.shape[:nsp])]
-                   + [(0, 0)] * 2)
+def _shifted_crop(lo, widths, dilation) -> tuple[int, ...]:
+    """The crop of the same output once zero taps `widths` pad the kernel.
+
+    Zero taps add nothing to any output; those before the kernel shift its full
+    output by their span.
+    """
+    return tuple(start + before * d for start, (before, _), d in zip(lo, widths, dilation))
 
 
-def _uniform_kernel_size(ksize, stride, plans_of) -> tuple[int, ...] | None:
-    """A larger kernel size whose zero taps make the phases uniform, or None.
+def _zero_taps(kernel: jax.Array, widths) -> jax.Array:
+    """A `(*k, C // G, O)` kernel padded with `widths` zero taps (before, after) per axis."""
+    return jnp.pad(kernel, [*widths, (0, 0), (0, 0)])
+
+
+def _uniform_zero_taps(ksize, lo, stride, dilation, plans_of):
+    """`_zero_tap_widths` where they make unequal phases uniform, else None.
 
     Phases of unequal taps are separate convolutions plus an interleave; with the
     kernel padded to a multiple of the stride they are one convolution whose output
-    is the interleave (`_phase_convs`'s uniform route). Taken in 2-D and 3-D when
-    the padded kernel has at most `_MAX_ZERO_TAPS` times the taps (3x4 stride 2:
-    4/3); not in 1-D (see above). `plans_of` maps a kernel size to its `_plans`.
+    is the interleave (`_phase_convs`'s uniform route). Taken when the padded kernel
+    has at most `_MAX_ZERO_TAPS` times the taps (3x4 stride 2: 4/3). `plans_of` maps a
+    kernel size and crop to their `_plans`.
     """
-    if len(stride) < 2 or _uniform(plans_of(ksize)):
+    if _uniform(plans_of(ksize, lo)):
         return None
-    padded = _multiple_of_stride(ksize, stride)
-    if math.prod(padded) > _MAX_ZERO_TAPS * math.prod(ksize) or not _uniform(plans_of(padded)):
+    widths = _zero_tap_widths(ksize, lo, stride, dilation)
+    padded = tuple(k + before + after for k, (before, after) in zip(ksize, widths))
+    if (math.prod(padded) > _MAX_ZERO_TAPS * math.prod(ksize)
+            or not _uniform(plans_of(padded, _shifted_crop(lo, widths, dilation)))):
         return None  # too many zeros, or phases left without taps (dilation sharing a factor)
-    return padded
+    return widths
 
 
 def _transpose_zeros(x, kernel, lo, out, *, stride, dilation, groups, dn, precision,
@@ -445,15 +470,15 @@ def _transpose_zeros(x, kernel, lo, out, *, stride, dilation, groups, dn, precis
     """
     ksize = kernel.shape[:len(stride)]
 
-    def plans_of(ksize):
+    def plans_of(ksize, lo):
         return _plans(x, ksize, lo, out, stride, dilation, dn.lhs_spec[2:])
 
-    if _overlap_adds(ksize, stride, dilation, groups, plans_of(ksize)):
+    if _overlap_adds(ksize, stride, dilation, groups, plans_of(ksize, lo)):
         return _overlap_add(x, kernel, lo, out, stride, dilation, dn, precision,
                             preferred_element_type)
-    padded = _uniform_kernel_size(ksize, stride, plans_of)
-    if padded is not None:  # taps past the kernel's end add nothing to any output
-        kernel = _zero_taps(kernel, padded)
+    widths = _uniform_zero_taps(ksize, lo, stride, dilation, plans_of)
+    if widths is not None:
+        kernel, lo = _zero_taps(kernel, widths), _shifted_crop(lo, widths, dilation)
     return _phase_convs(x, kernel, lo, out, stride=stride, dilation=dilation, groups=groups,
                         dn=dn, precision=precision,
                         preferred_element_type=preferred_element_type)

@@ -281,7 +281,9 @@ def test_kernel_equal_to_the_stride_is_one_product(nsp, k, channels_last):
     (2, (4, 5), (2, 3), 2, 1),   # 6/5, grouped
     (2, (5, 5), (2, 2), 1, 4),   # 36/25: the four phases
     (3, (3, 4, 4), (2, 2, 2), 1, 1),
-    (1, (3,), (2,), 1, 2),       # 1-D keeps its phases
+    (1, (3,), (2,), 1, 1),       # 4/3
+    (1, (5,), (2,), 1, 1),       # 6/5
+    (1, (5,), (4,), 1, 4),       # 8/5: the four phases
 ])
 def test_unequal_phases_take_zero_taps_up_to_a_limit(nsp, k, s, groups, convs, channels_last):
     # Zero taps that pad the kernel to a multiple of the stride make every phase
@@ -291,6 +293,33 @@ def test_unequal_phases_take_zero_taps_up_to_a_limit(nsp, k, s, groups, convs, c
     x, w, b = _arrays(c)
     jaxpr = str(jax.make_jaxpr(lambda x, w: _jax_call(c, x, w, b, channels_last))(x, w))
     assert jaxpr.count("conv_general_dilated") == convs
+    _check_against_torch(c, channels_last)
+
+
+@requires_torch
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("k, s, p, op, crops", [
+    (3, 2, 1, 1, 0),   # one zero tap before the kernel: the crop 1 becomes 2
+    (7, 2, 3, 1, 0),
+    (5, 2, 2, 1, 0),   # already aligned: the zero tap goes after
+    (5, 3, 1, 0, 1),   # one zero tap, two needed before: the crop stays
+])
+def test_zero_taps_before_the_kernel_align_the_crop(k, s, p, op, crops, channels_last):
+    # Zero taps before the kernel shift its full output, so the crop starts on a
+    # multiple of the stride where they can, and no crop follows the interleave
+    # (in 1-D channels-last a copy of the output, the interleave being a reshape).
+    c = dict(nsp=1, groups=1, k=[k], s=[s], d=[1], shape=[6], op=[op], crops=[(p, p)])
+    x, w, _ = _arrays(c)
+    if channels_last:
+        x, w = np.moveaxis(x, 1, -1), np.transpose(w, (2, 1, 0))
+    closed = jax.make_jaxpr(partial(jaxpad.conv_transpose, stride=s, padding=p,
+                                    output_padding=op, channels_last=channels_last))(x, w)
+    size = np.prod(closed.out_avals[0].shape)
+    eqns = list(_eqns(closed.jaxpr))
+    assert [e.primitive.name for e in eqns].count("conv_general_dilated") == 1
+    big = [e for e in eqns if e.primitive.name == "slice"
+           and np.prod(e.invars[0].aval.shape) >= size]
+    assert len(big) == crops
     _check_against_torch(c, channels_last)
 
 
