@@ -442,7 +442,8 @@ def _zero_taps(kernel: jax.Array, widths) -> jax.Array:
     return jnp.pad(kernel, [*widths, (0, 0), (0, 0)])
 
 
-def _uniform_zero_taps(ksize, lo, stride, dilation, plans_of):
+def _uniform_zero_taps(ksize, lo, stride, dilation,
+                       plans_of) -> tuple[tuple[int, int], ...] | None:
     """`_zero_tap_widths` where they make unequal phases uniform, else None.
 
     Phases of unequal taps are separate convolutions plus an interleave; with the
