@@ -17,6 +17,11 @@ does not take, for one computation, in one process, interleaved, medians:
   its kernel as patch products (`_small_valid_conv`) against XLA's
   kernel-gradient convolution (`_valid_conv` differentiated); `_phase_convs`
   takes the products in 2-D and 3-D, XLA's convolution in 1-D.
+- derivatives: a training step (gradients of `sum(y ** 2)` in the input and the
+  kernel) of the zero-mode transposed convolution as `_unequal_phases_p`, whose
+  derivatives are XLA's of the strided convolution it transposes, against
+  `_phase_route` differentiated (the phases' own derivatives); `_route` takes the
+  strided convolution's for 2-D phases that stay unequal.
 
 Prints a Markdown table: per row the two times and `taken / other` (below 1:
 the taken route is faster).
@@ -40,9 +45,12 @@ from jaxpad._conv_transpose import (
     _patch_derivatives,
     _patch_product,
     _phase_convs,
+    _phase_route,
     _plans,
+    _route,
     _shifted_crop,
     _small_valid_conv,
+    _unequal_phases_p,
     _uniform_zero_taps,
     _valid_conv,
     _zero_tap_widths,
@@ -135,8 +143,33 @@ def _kernel_grad_row(name: str, x: tuple[int, ...], k: tuple[int, ...]):
     return "kernel gradient", name, runs, ("patches", "xla") if taken else ("xla", "patches")
 
 
-def rows(batch: int = 8):
-    b = batch
+def _derivatives_row(name: str, x: tuple[int, ...], k: tuple[int, ...], stride: int,
+                     padding: int, output_padding: int = 0):
+    """`k` is `(*k, O, C)`, the strided convolution's kernel from O to C channels."""
+    nsp = len(k) - 2
+    static = dict(stride=(stride,) * nsp, dilation=(1,) * nsp, groups=1,
+                  dn=dimension_numbers(nsp, True), precision=None, preferred_element_type=None)
+    lo = (padding,) * nsp
+    out = conv_transpose_output_shape(x[1:-1], k[:nsp], stride, padding,
+                                      output_padding=output_padding)
+    xa, ka = _array(x, 0), _array(k, 1)
+    route = _route(xa, k[:nsp], lo, out, static["stride"], static["dilation"], 1,
+                   static["dn"])
+
+    def step(f: Callable) -> Callable:
+        return jax.jit(jax.grad(lambda x, w: jax.numpy.sum(f(x, w) ** 2), argnums=(0, 1)))
+
+    strided = step(lambda x, w: _unequal_phases_p.bind(x, w, lo=lo, out=out,
+                                                       differentiated=False, **static))
+    phases = step(lambda x, w: _phase_route(x, w, lo, out, route, **static))
+    for a, b in zip(strided(xa, ka), phases(xa, ka)):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3 * float(abs(b).max()))
+    runs = {"strided conv": partial(strided, xa, ka), "phases": partial(phases, xa, ka)}
+    return "derivatives", name, runs, ("strided conv", "phases") if (
+        route.strided_derivatives) else ("phases", "strided conv")
+
+
+def _overlap_add_rows(b: int):
     yield _overlap_add_row("2D 28x28 64->64 3x3 s2 p1 op1", (b, 28, 28, 64), (3, 3, 64, 64),
                            2, 1, 1)
     yield _overlap_add_row("2D 56x56 32->32 3x3 s2 p1 op1", (b, 56, 56, 32), (3, 3, 32, 32),
@@ -155,6 +188,9 @@ def rows(batch: int = 8):
                            2, 3, 1)
     yield _overlap_add_row("2D 28x28 64->64 3x3 s3", (b, 28, 28, 64), (3, 3, 64, 64), 3, 0)
     yield _overlap_add_row("1D 1024 64->64 k3 s2 p1 op1", (b, 1024, 64), (3, 64, 64), 2, 1, 1)
+
+
+def _zero_taps_rows(b: int):
     yield _zero_taps_row("2D 28x28 64->64 3x4 s2 p1", (b, 28, 28, 64), (3, 4, 64, 64), 2, 1)
     yield _zero_taps_row("2D 56x56 32->32 3x4 s2 p1", (b, 56, 56, 32), (3, 4, 32, 32), 2, 1)
     yield _zero_taps_row("2D 28x28 64->64 5x4 s2 p2", (b, 28, 28, 64), (5, 4, 64, 64), 2, 2)
@@ -167,12 +203,18 @@ def rows(batch: int = 8):
     yield _zero_taps_row("2D 28x28 64->64 5x5 s3 p2", (b, 28, 28, 64), (5, 5, 64, 64), 3, 2)
     yield _zero_taps_row("1D 1024 64->64 k3 s2 p1 op1", (b, 1024, 64), (3, 64, 64), 2, 1, 1)
     yield _zero_taps_row("1D 1024 64->64 k7 s2 p3 op1", (b, 1024, 64), (7, 64, 64), 2, 3, 1)
+
+
+def _one_by_one_rows(b: int):
     yield _one_by_one_row("1D 1024 64->64", (b, 1024, 64), 64)
     yield _one_by_one_row("1D 4096 32->32", (b, 4096, 32), 32)
     yield _one_by_one_row("1D 512 256->256", (b, 512, 256), 256)
     yield _one_by_one_row("2D 56x56 32->128 (U-Net 2x2 s2)", (b, 56, 56, 32), 128)
     yield _one_by_one_row("2D 28x28 64->256", (b, 28, 28, 64), 256)
     yield _one_by_one_row("3D 16^3 32->256", (max(b // 4, 1), 16, 16, 16, 32), 256)
+
+
+def _kernel_grad_rows(b: int):
     yield _kernel_grad_row("2D 17x17 256->512 2x2 (DCGAN's phases)", (b, 17, 17, 256),
                            (2, 2, 256, 512))
     yield _kernel_grad_row("2D 29x29 64->64 2x2 (3x3 s2's widest phase)", (b, 29, 29, 64),
@@ -180,13 +222,50 @@ def rows(batch: int = 8):
     yield _kernel_grad_row("1D 1025 64->256 2-tap (k8 s4's phases)", (b, 1025, 64), (2, 64, 256))
 
 
+def _derivatives_rows(b: int):
+    yield _derivatives_row("2D 56x56 32->32 3x3 s2 p1 op1", (b, 56, 56, 32), (3, 3, 32, 32),
+                           2, 1, 1)
+    yield _derivatives_row("2D 28x28 64->64 3x3 s2 p1 op1", (b, 28, 28, 64), (3, 3, 64, 64),
+                           2, 1, 1)
+    yield _derivatives_row("2D 14x14 256->256 3x3 s2 p1 op1", (b, 14, 14, 256),
+                           (3, 3, 256, 256), 2, 1, 1)
+    yield _derivatives_row("2D 64x64 16->3 3x3 s2 p1 op1", (b, 64, 64, 16), (3, 3, 3, 16),
+                           2, 1, 1)
+    yield _derivatives_row("2D 28x28 64->64 5x5 s2 p2 op1", (b, 28, 28, 64), (5, 5, 64, 64),
+                           2, 2, 1)
+    yield _derivatives_row("2D 28x28 64->64 7x7 s3 p3", (b, 28, 28, 64), (7, 7, 64, 64), 3, 3)
+    yield _derivatives_row("2D 16x16 256->128 4x4 s2 p1 (DCGAN)", (b, 16, 16, 256),
+                           (4, 4, 128, 256), 2, 1)
+    yield _derivatives_row("2D 56x56 32->32 2x2 s2 (U-Net)", (b, 56, 56, 32), (2, 2, 32, 32), 2, 0)
+    yield _derivatives_row("2D 28x28 64->64 3x4 s2 p1 (zero taps)", (b, 28, 28, 64),
+                           (3, 4, 64, 64), 2, 1)
+    yield _derivatives_row("1D 1024 64->64 k5 s2 p2 op1", (b, 1024, 64), (5, 64, 64), 2, 2, 1)
+    yield _derivatives_row("3D 8^3 32->32 3x3x3 s2 p1 op1", (max(b // 4, 1), 8, 8, 8, 32),
+                           (3, 3, 3, 32, 32), 2, 1, 1)
+
+
+# The choices and their rows.
+_CHOICES = {"overlap-add": _overlap_add_rows, "zero taps": _zero_taps_rows, "1x1": _one_by_one_rows,
+            "kernel gradient": _kernel_grad_rows, "derivatives": _derivatives_rows}
+
+
+def rows(batch: int = 8, choices: list[str] | None = None):
+    """The rows of `choices` (all by default), built as they are taken."""
+    for choice, section in _CHOICES.items():
+        if not choices or choice in choices:
+            yield from section(batch)
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = parser(__doc__, 21).parse_args(argv)
+    options = parser(__doc__, 21)
+    options.add_argument("--choice", action="append", help="only this choice's rows (repeatable): "
+                         + ", ".join(_CHOICES))
+    args = options.parse_args(argv)
     print(f"backend {jax.default_backend()}, jax {jax.__version__}, {args.repeats} rounds, "
           f"batch {args.batch} (3-D batch / 4)\n")
     print("| choice | case | taken | time | other | time | taken / other |\n"
           "|---|---|---|---|---|---|---|")
-    for section, name, runs, (taken, other) in rows(args.batch):
+    for section, name, runs, (taken, other) in rows(args.batch, args.choice):
         for run in runs.values():
             jax.block_until_ready(run())
         times = {k: statistics.median(v)

@@ -232,8 +232,8 @@ def test_overlap_add_route_matches_torch(nsp, k, p, op, d, channels_last):
     c = dict(nsp=nsp, groups=1, k=k, s=[2] * nsp, d=d, shape=[5 if nsp == 3 else 7] * nsp,
              op=op, crops=[(pi, pi) for pi in p])
     x, w, b = _arrays(c)
-    jaxpr = str(jax.make_jaxpr(lambda x, w: _jax_call(c, x, w, b, channels_last))(x, w))
-    assert "dot_general" in jaxpr and "conv_general_dilated" not in jaxpr
+    program = _stablehlo(lambda x, w: _jax_call(c, x, w, b, channels_last), x, w)
+    assert "stablehlo.dot_general" in program and "stablehlo.convolution" not in program
     _check_against_torch(c, channels_last)
     # Differentiated, it computes the phase convolutions: the same bilinear map.
     tx, tw, _ = _arrays(c, seed=3)
@@ -291,8 +291,8 @@ def test_unequal_phases_take_zero_taps_up_to_a_limit(nsp, k, s, groups, convs, c
     c = dict(nsp=nsp, groups=groups, k=list(k), s=list(s), d=[1] * nsp,
              shape=[5 if nsp == 3 else 6] * nsp, op=[1] * nsp, crops=[(1, 1)] * nsp)
     x, w, b = _arrays(c)
-    jaxpr = str(jax.make_jaxpr(lambda x, w: _jax_call(c, x, w, b, channels_last))(x, w))
-    assert jaxpr.count("conv_general_dilated") == convs
+    program = _stablehlo(lambda x, w: _jax_call(c, x, w, b, channels_last), x, w)
+    assert program.count("stablehlo.convolution") == convs
     _check_against_torch(c, channels_last)
 
 
@@ -321,6 +321,11 @@ def test_zero_taps_before_the_kernel_align_the_crop(k, s, p, op, crops, channels
            and np.prod(e.invars[0].aval.shape) >= size]
     assert len(big) == crops
     _check_against_torch(c, channels_last)
+
+
+def _stablehlo(f, *args):
+    """The program `f` lowers to, with the computation of jaxpad's primitives inlined."""
+    return jax.jit(f).lower(*args).as_text()
 
 
 def _eqns(jaxpr):
@@ -377,6 +382,61 @@ def test_small_phases_differentiate_by_products_in_2d_and_by_convolutions_in_1d(
     jaxpr = str(jax.make_jaxpr(kernel_grad)(w))
     assert ("dot_general" in jaxpr) == (nsp == 2)
     _check_against_torch(c, channels_last)
+
+
+@requires_torch
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("k, s, d, groups", [
+    ((3, 3), (2, 2), (1, 1), 1),   # the overlap-add's forward
+    ((5, 5), (2, 2), (1, 1), 1),   # the separate phases' forward
+    ((3, 3), (2, 2), (2, 1), 2),   # dilated, grouped
+    ((5, 5), (3, 2), (1, 1), 1),   # 36/25 the taps with zero taps: not taken
+])
+def test_unequal_2d_phases_differentiate_as_the_strided_convolution(k, s, d, groups,
+                                                                    channels_last):
+    # 2-D phases that stay unequal: the input gradient is the strided convolution
+    # this one transposes, the kernel gradient that convolution's kernel gradient
+    # (XLA's, with the stride as the rhs dilation), not one per phase.
+    c = dict(nsp=2, groups=groups, k=list(k), s=list(s), d=list(d), shape=[6, 7], op=[1, 0],
+             crops=[(1, 1), (2, 2)])
+    x, w, b = _arrays(c)
+    cot = _rand(_jax_call(c, x, w, b, channels_last).shape, 7)
+    step = jax.make_jaxpr(jax.grad(
+        lambda x, w: jnp.sum(_jax_call(c, x, w, b, channels_last) * cot), argnums=(0, 1)))
+    convs = [e.params for e in _eqns(step(x, w).jaxpr)
+             if e.primitive.name == "conv_general_dilated"]
+    assert sorted((p["window_strides"], p["rhs_dilation"]) for p in convs) == sorted(
+        [(tuple(s), tuple(d)), (tuple(d), tuple(s))])
+    _check_against_torch(c, channels_last)
+
+
+@pytest.mark.parametrize("k, s", [((3, 3), (2, 2)), ((5, 5), (2, 3))])
+def test_unequal_2d_phases_vmap_and_forward_mode(k, s):
+    # vmapped over inputs (which join the batch) or kernels, in every direction of
+    # differentiation, against one call per example.
+    c = dict(nsp=2, groups=1, k=list(k), s=list(s), d=[1, 1], shape=[5, 6], op=[1, 0],
+             crops=[(1, 1), (1, 1)])
+    x, w, _ = _arrays(c)
+    xs, ws = np.stack([x, _arrays(c, 3)[0]]), np.stack([w, _arrays(c, 5)[1]])
+
+    def f(x, w):
+        return _jax_call(c, x, w, None, True)
+
+    cot = _rand(f(x, w).shape, 7)
+
+    def grads(x, w):
+        return jax.grad(lambda x, w: jnp.sum(f(x, w) * cot), argnums=(0, 1))(x, w)
+
+    for axes in [(0, None), (None, 0), (0, 0)]:
+        args = [a if ax is None else b for a, b, ax in zip((x, w), (xs, ws), axes)]
+        one = [[a if ax is None else a[i] for a, ax in zip(args, axes)] for i in range(2)]
+        assert_close(jax.vmap(f, axes)(*args), np.stack([f(*o) for o in one]))
+        for got, want in zip(jax.vmap(grads, axes)(*args), zip(*(grads(*o) for o in one))):
+            assert_close(got, np.stack(want))
+        tangents = [_rand(np.shape(a), 9) for a in args]
+        _, ty = jax.vmap(lambda *a: jax.jvp(f, a[:2], a[2:]), (*axes, *axes))(*args, *tangents)
+        assert_close(ty, jax.vmap(f, axes)(tangents[0], args[1])
+                     + jax.vmap(f, axes)(args[0], tangents[1]))
 
 
 @pytest.mark.parametrize("nsp", [2, 3])
