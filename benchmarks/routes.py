@@ -153,8 +153,7 @@ def _derivatives_row(name: str, x: tuple[int, ...], k: tuple[int, ...], stride: 
     out = conv_transpose_output_shape(x[1:-1], k[:nsp], stride, padding,
                                       output_padding=output_padding)
     xa, ka = _array(x, 0), _array(k, 1)
-    route = _route(xa, k[:nsp], lo, out, static["stride"], static["dilation"], 1,
-                   static["dn"])
+    route = _route(xa, ka, lo, out, static["stride"], static["dilation"], 1, static["dn"])
 
     def step(f: Callable) -> Callable:
         return jax.jit(jax.grad(lambda x, w: jax.numpy.sum(f(x, w) ** 2), argnums=(0, 1)))
@@ -231,9 +230,28 @@ def _derivatives_rows(b: int):
                            (3, 3, 256, 256), 2, 1, 1)
     yield _derivatives_row("2D 64x64 16->3 3x3 s2 p1 op1", (b, 64, 64, 16), (3, 3, 3, 16),
                            2, 1, 1)
+    yield _derivatives_row("2D 28x28 32->32 3x3 s2 p1 op1", (b, 28, 28, 32), (3, 3, 32, 32),
+                           2, 1, 1)
+    yield _derivatives_row("2D 112x112 16->16 3x3 s2 p1 op1", (b, 112, 112, 16),
+                           (3, 3, 16, 16), 2, 1, 1)
+    yield _derivatives_row("2D 28x28 64->32 3x3 s2 p1 op1", (b, 28, 28, 64), (3, 3, 32, 64),
+                           2, 1, 1)
+    yield _derivatives_row("2D 28x28 32->64 3x3 s2 p1 op1", (b, 28, 28, 32), (3, 3, 64, 32),
+                           2, 1, 1)
+    yield _derivatives_row("2D 56x56 64->64 3x3 s2 p1 op1", (b, 56, 56, 64), (3, 3, 64, 64),
+                           2, 1, 1)
+    yield _derivatives_row("2D 28x28 128->128 3x3 s2 p1 op1", (b, 28, 28, 128),
+                           (3, 3, 128, 128), 2, 1, 1)
     yield _derivatives_row("2D 28x28 64->64 5x5 s2 p2 op1", (b, 28, 28, 64), (5, 5, 64, 64),
                            2, 2, 1)
+    yield _derivatives_row("2D 56x56 32->32 5x5 s2 p2 op1", (b, 56, 56, 32), (5, 5, 32, 32),
+                           2, 2, 1)
+    yield _derivatives_row("2D 14x14 256->256 5x5 s2 p2 op1", (b, 14, 14, 256),
+                           (5, 5, 256, 256), 2, 2, 1)
+    yield _derivatives_row("2D 28x28 64->64 4x4 s3 p1", (b, 28, 28, 64), (4, 4, 64, 64), 3, 1)
+    yield _derivatives_row("2D 28x28 64->64 5x5 s3 p2", (b, 28, 28, 64), (5, 5, 64, 64), 3, 2)
     yield _derivatives_row("2D 28x28 64->64 7x7 s3 p3", (b, 28, 28, 64), (7, 7, 64, 64), 3, 3)
+    yield _derivatives_row("2D 28x28 32->32 7x7 s3 p3", (b, 28, 28, 32), (7, 7, 32, 32), 3, 3)
     yield _derivatives_row("2D 16x16 256->128 4x4 s2 p1 (DCGAN)", (b, 16, 16, 256),
                            (4, 4, 128, 256), 2, 1)
     yield _derivatives_row("2D 56x56 32->32 2x2 s2 (U-Net)", (b, 56, 56, 32), (2, 2, 32, 32), 2, 0)

@@ -480,7 +480,7 @@ def _transpose_zeros(x, kernel, lo, out, *, stride, dilation, groups, dn, precis
     """
     static = dict(stride=stride, dilation=dilation, groups=groups, dn=dn, precision=precision,
                   preferred_element_type=preferred_element_type)
-    route = _route(x, kernel.shape[:len(stride)], lo, out, stride, dilation, groups, dn)
+    route = _route(x, kernel, lo, out, stride, dilation, groups, dn)
     if route.strided_derivatives:
         return _unequal_phases_p.bind(x, kernel, lo=lo, out=out, differentiated=False, **static)
     return _phase_route(x, kernel, lo, out, route, **static)
@@ -492,12 +492,19 @@ class _Route(NamedTuple):
     strided_derivatives: bool  # `_unequal_phases_p`
 
 
-def _route(x, ksize, lo, out, stride, dilation, groups, dn) -> _Route:
-    """How `_transpose_zeros` computes: the rules below, from the phases' taps.
+def _route(x, kernel, lo, out, stride, dilation, groups, dn) -> _Route:
+    """How `_transpose_zeros` computes with a forward `(*k, O // G, C)` kernel.
 
-    2-D phases that stay unequal (the overlap-add's 3x3 stride 2, 5x5 stride 2) take
-    `_unequal_phases_p`'s derivatives, those of the strided convolution.
+    The overlap-add (`_overlap_adds`), else zero taps (`_uniform_zero_taps`), else
+    the phases as they are. 2-D phases that stay unequal take the strided
+    convolution's derivatives (`_unequal_phases_p`) where the phases' own measured
+    slower: at most `_STRIDED_DERIVATIVES_CHANNELS` output channels per group,
+    where the patch products are matrix products of that width, or stride 2 with a
+    phase of more than `_PATCH_TAPS` taps, which differentiates by XLA's
+    convolutions one phase at a time (5x5 stride 2).
     """
+    nsp = len(stride)
+    ksize = kernel.shape[:nsp]
 
     def plans_of(ksize, lo):
         return _plans(x, ksize, lo, out, stride, dilation, dn.lhs_spec[2:])
@@ -506,7 +513,11 @@ def _route(x, ksize, lo, out, stride, dilation, groups, dn) -> _Route:
     overlap_add = _overlap_adds(ksize, stride, dilation, groups, plans)
     widths = None if overlap_add else _uniform_zero_taps(ksize, lo, stride, dilation, plans_of)
     unequal = overlap_add or (widths is None and not _uniform(plans))
-    return _Route(overlap_add, widths, unequal and len(stride) == 2)
+    taps = math.prod(max((len(q[0]) for q in p if q is not None), default=0) for p in plans)
+    strided = unequal and nsp == 2 and (
+        kernel.shape[nsp] <= _STRIDED_DERIVATIVES_CHANNELS
+        or (taps > _PATCH_TAPS and all(s == 2 for s in stride)))
+    return _Route(overlap_add, widths, strided)
 
 
 def _phase_route(x, kernel, lo, out, route, *, stride, dilation, groups, dn, precision,
@@ -536,18 +547,20 @@ def _phase_kernel(kernel: jax.Array, groups: int) -> jax.Array:
 
 
 # 2-D phases that stay unequal (3x3 and 5x5 stride 2: no zero taps make them one
-# convolution) are `_unequal_phases_p`: a primitive computed by the phase convolutions
-# (undifferentiated, by the overlap-add where it applies) whose derivatives are XLA's
-# of the strided convolution it transposes. Its input gradient is that convolution and
-# its kernel gradient that convolution's, one pass each over the cotangent, where the
-# phases' derivatives are one per phase (with patch products for the kernel). In a
-# training step against the strided conv of equal multiply-adds (scratch A/B, XLA:CPU,
-# 2 cores, three runs): 56x56 32->32 3x3 0.74-1.25x against 0.74-1.38x with the phases'
-# derivatives, 28x28 64->64 5x5 0.62-0.71x against 0.83-1.04x. Where the phases are one
-# convolution (DCGAN's 4x4, U-Net's 2x2, zero taps) and in 1-D and 3-D, the phases'
-# derivatives measured as fast or faster (U-Net 0.82x against 1.20x, 3-D 0.04x against
-# 0.11x, 1-D k8 stride 4 0.68x against 0.91x). A primitive, not a custom VJP, so that
-# forward mode stays the phases' fast convolutions.
+# convolution) can be `_unequal_phases_p`: a primitive computed by the phase
+# convolutions (undifferentiated, by the overlap-add where it applies) whose derivatives
+# are XLA's of the strided convolution it transposes, its input gradient that
+# convolution and its kernel gradient that convolution's, one pass each over the
+# cotangent where the phases' derivatives are one per phase. A primitive, not a custom
+# VJP, so that forward mode stays the phases' convolutions. `_route` takes it by the
+# training steps of `python -m benchmarks.routes --choice derivatives` (XLA:CPU, 2
+# cores, three runs): at 32 output channels or fewer, 3x3 stride 2 took 0.84-0.91x the
+# phases' time at 56x56 32->32, 0.51-0.56x at 64x64 16->3; 5x5 stride 2 0.71-0.74x at
+# 64 channels. At 64 and more channels 3x3 stride 2 took 1.07-1.26x, 4x4, 5x5 and 7x7
+# stride 3 1.11-1.26x; where the phases are one convolution (DCGAN, U-Net, zero taps),
+# in 1-D and 3-D the phases' were as fast or faster (U-Net 0.45-0.72x, 3-D 0.30-0.35x
+# of the strided convolution's).
+_STRIDED_DERIVATIVES_CHANNELS = 32
 _unequal_phases_p = Primitive("jaxpad_unequal_phases_conv_transpose")
 
 
@@ -557,8 +570,8 @@ def _unequal_phases(x, kernel, *, lo, out, differentiated, **static):
     The overlap-add only undifferentiated: in a training step XLA:CPU ran its wide
     product beside the backward pass, up to 1.5x slower.
     """
-    route = _route(x, kernel.shape[:len(static["stride"])], lo, out, static["stride"],
-                   static["dilation"], static["groups"], static["dn"])
+    route = _route(x, kernel, lo, out, static["stride"], static["dilation"], static["groups"],
+                   static["dn"])
     if differentiated:
         route = route._replace(overlap_add=False)
     return _phase_route(x, kernel, lo, out, route, **static)

@@ -410,6 +410,28 @@ def test_unequal_2d_phases_differentiate_as_the_strided_convolution(k, s, d, gro
     _check_against_torch(c, channels_last)
 
 
+@pytest.mark.parametrize("k, s, out_channels, strided", [
+    ((3, 3), 2, 32, True),     # the patch products are matrix products 32 wide
+    ((3, 3), 2, 64, False),
+    ((5, 5), 2, 64, True),     # a phase of 9 taps: XLA's convolutions one phase at a time
+    ((5, 5), 3, 64, False),
+    ((7, 7), 3, 64, False),
+    ((7, 7), 3, 32, True),
+    ((4, 4), 2, 8, False),     # equal phases: one convolution
+    ((3, 4), 2, 8, False),     # zero taps make them equal
+    ((3, 3, 3), 2, 8, False),  # 3-D
+    ((3,), 2, 8, False),       # 1-D
+])
+def test_strided_convolution_derivatives_where_they_measured_faster(k, s, out_channels,
+                                                                    strided):
+    # benchmarks.routes --choice derivatives: 2-D phases that stay unequal, at 32
+    # output channels or fewer or with a phase beyond the patch products at stride 2.
+    x = jnp.zeros((1, *[6] * len(k), 16))
+    w = jnp.zeros((*k, out_channels, 16))
+    jaxpr = str(jax.make_jaxpr(partial(jaxpad.conv_transpose, stride=s, padding=1))(x, w))
+    assert ("jaxpad_unequal_phases" in jaxpr) == strided
+
+
 @pytest.mark.parametrize("k, s", [((3, 3), (2, 2)), ((5, 5), (2, 3))])
 def test_unequal_2d_phases_vmap_and_forward_mode(k, s):
     # vmapped over inputs (which join the batch) or kernels, in every direction of
