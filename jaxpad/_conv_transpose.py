@@ -27,11 +27,11 @@ at their shifted places (`_overlap_add`): XLA:CPU runs those 1- to 4-tap phase
 convolutions at about 60% of the throughput of one wide product. Differentiated
 (training), the phase convolutions compute the output.
 
-In 2-D, phases that stay unequal (the overlap-add's, and 5x5 stride 2) are one
-primitive, `_unequal_phases_p`, whose derivatives are XLA's of the strided
-convolution it transposes: one pass over the cotangent each for the input and the
-kernel gradient instead of one per phase. Elsewhere the phases differentiate as
-they are.
+In 2-D, phases that stay unequal (3x3 and 5x5 stride 2) are, where that measured
+faster (`_route`), one primitive, `_unequal_phases_p`, whose derivatives are XLA's
+of the strided convolution it transposes: one pass over the cotangent each for the
+input and the kernel gradient instead of one or more per phase. Elsewhere the
+phases differentiate as they are.
 """
 
 from __future__ import annotations
@@ -552,14 +552,16 @@ def _phase_kernel(kernel: jax.Array, groups: int) -> jax.Array:
 # are XLA's of the strided convolution it transposes, its input gradient that
 # convolution and its kernel gradient that convolution's, one pass each over the
 # cotangent where the phases' derivatives are one per phase. A primitive, not a custom
-# VJP, so that forward mode stays the phases' convolutions. `_route` takes it by the
-# training steps of `python -m benchmarks.routes --choice derivatives` (XLA:CPU, 2
-# cores, three runs): at 32 output channels or fewer, 3x3 stride 2 took 0.84-0.91x the
-# phases' time at 56x56 32->32, 0.51-0.56x at 64x64 16->3; 5x5 stride 2 0.71-0.74x at
-# 64 channels. At 64 and more channels 3x3 stride 2 took 1.07-1.26x, 4x4, 5x5 and 7x7
-# stride 3 1.11-1.26x; where the phases are one convolution (DCGAN, U-Net, zero taps),
-# in 1-D and 3-D the phases' were as fast or faster (U-Net 0.45-0.72x, 3-D 0.30-0.35x
-# of the strided convolution's).
+# VJP, so that forward mode stays the phases' convolutions. `_route` takes it where the
+# training steps of `python -m benchmarks.routes --choice derivatives` (XLA:CPU, 2 cores,
+# runs 13-15 of `benchmarks/results/routes-cpu.md`) measured it faster than the phases'
+# derivatives: at 32 output channels or fewer (3x3 stride 2: 0.84-0.88x at 56x56 32->32,
+# 0.71-0.81x at 112x112 16->16, 0.50-0.52x at 64x64 16->3, 0.98-1.03x at 28x28 64->32)
+# and for 5x5 stride 2 (0.53-0.82x). At 64 channels the phases' measured 0.73-0.94x of
+# its time for 3x3 stride 2 and 0.78-0.96x for 4x4, 5x5 and 7x7 stride 3, at 14x14
+# 256->256 0.91-1.02x, but at 28x28 128->128 1.06-1.27x (kept: no rule of channels told
+# it apart); where the phases are one convolution (DCGAN, U-Net, zero taps), in 1-D and
+# in 3-D they measured 0.31-1.07x (U-Net 0.63-0.78x, 3-D 0.31-0.40x).
 _STRIDED_DERIVATIVES_CHANNELS = 32
 _unequal_phases_p = Primitive("jaxpad_unequal_phases_conv_transpose")
 
