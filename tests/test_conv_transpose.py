@@ -390,7 +390,7 @@ def test_small_phases_differentiate_by_products_in_2d_and_by_convolutions_in_1d(
     ((3, 3), (2, 2), (1, 1), 1),   # the overlap-add's forward
     ((5, 5), (2, 2), (1, 1), 1),   # the separate phases' forward
     ((3, 3), (2, 2), (2, 1), 2),   # dilated, grouped
-    ((5, 5), (3, 2), (1, 1), 1),   # 36/25 the taps with zero taps: not taken
+    ((5, 5), (3, 2), (1, 1), 1),   # zero taps would make 36/25 the taps: none
 ])
 def test_unequal_2d_phases_differentiate_as_the_strided_convolution(k, s, d, groups,
                                                                     channels_last):
