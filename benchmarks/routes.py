@@ -158,8 +158,8 @@ def _derivatives_row(name: str, x: tuple[int, ...], k: tuple[int, ...], stride: 
     def step(f: Callable) -> Callable:
         return jax.jit(jax.grad(lambda x, w: jax.numpy.sum(f(x, w) ** 2), argnums=(0, 1)))
 
-    strided = step(lambda x, w: _unequal_phases_p.bind(x, w, lo=lo, out=out,
-                                                       differentiated=False, **static))
+    strided = step(lambda x, w: _unequal_phases_p.bind(
+        x, w, lo=lo, out=out, overlap_add=route.overlap_add, differentiated=False, **static))
     phases = step(lambda x, w: _phase_route(x, w, lo, out, route, **static))
     for a, b in zip(strided(xa, ka), phases(xa, ka)):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3 * float(abs(b).max()))

@@ -482,7 +482,8 @@ def _transpose_zeros(x, kernel, lo, out, *, stride, dilation, groups, dn, precis
                   preferred_element_type=preferred_element_type)
     route = _route(x, kernel, lo, out, stride, dilation, groups, dn)
     if route.strided_derivatives:
-        return _unequal_phases_p.bind(x, kernel, lo=lo, out=out, differentiated=False, **static)
+        return _unequal_phases_p.bind(x, kernel, lo=lo, out=out, overlap_add=route.overlap_add,
+                                      differentiated=False, **static)
     return _phase_route(x, kernel, lo, out, route, **static)
 
 
@@ -566,16 +567,13 @@ _STRIDED_DERIVATIVES_CHANNELS = 32
 _unequal_phases_p = Primitive("jaxpad_unequal_phases_conv_transpose")
 
 
-def _unequal_phases(x, kernel, *, lo, out, differentiated, **static):
-    """`_unequal_phases_p`'s computation: `_phase_route`.
+def _unequal_phases(x, kernel, *, lo, out, overlap_add, differentiated, **static):
+    """`_unequal_phases_p`'s computation: `_phase_route` with `_route`'s `overlap_add`.
 
     The overlap-add only undifferentiated: in a training step XLA:CPU ran its wide
     product beside the backward pass, up to 1.5x slower.
     """
-    route = _route(x, kernel, lo, out, static["stride"], static["dilation"], static["groups"],
-                   static["dn"])
-    if differentiated:
-        route = route._replace(overlap_add=False)
+    route = _Route(overlap_add and not differentiated, None, True)  # unequal: no zero taps
     return _phase_route(x, kernel, lo, out, route, **static)
 
 
@@ -608,12 +606,12 @@ def _strided_conv(z, kernel, size, *, lo, out, stride, dilation, groups, dn, pre
     )
 
 
-def _unequal_phases_input_grad(ct, x, kernel, *, differentiated, **params):
+def _unequal_phases_input_grad(ct, x, kernel, *, overlap_add, differentiated, **params):
     size = [x.aval.shape[a] for a in params["dn"].lhs_spec[2:]]
     return _strided_conv(ct, kernel, size, **params).astype(x.aval.dtype)
 
 
-def _unequal_phases_kernel_grad(ct, x, kernel, *, differentiated, **params):
+def _unequal_phases_kernel_grad(ct, x, kernel, *, overlap_add, differentiated, **params):
     size = [x.shape[a] for a in params["dn"].lhs_spec[2:]]
     conv = partial(_strided_conv, ct, size=size, **params)
     (grad,) = jax.linear_transpose(conv, jax.ShapeDtypeStruct(kernel.aval.shape,
