@@ -1,19 +1,94 @@
-"""Test helpers: example counts per hypothesis profile and backend/dtype tolerances."""
+"""Test helpers: the test profiles, example counts, grids, and backend/dtype tolerances."""
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import jax
 import numpy as np
 import pytest
 
-PROFILE = os.environ.get("JAXPAD_HYPOTHESIS", "ci")
+# 'default': the fast suite (minutes); 'thorough': every property at its full example count
+# and every grid whole (the sweep CONTRIBUTING.md asks for before a change to numerics);
+# 'dev': a handful of examples per property, for iterating.
+PROFILES = ("default", "thorough", "dev")
+PROFILE = os.environ.get("JAXPAD_HYPOTHESIS", "default")
+if PROFILE not in PROFILES:
+    raise ValueError(f"JAXPAD_HYPOTHESIS must be one of {PROFILES}; got {PROFILE!r}.")
+THOROUGH = PROFILE == "thorough"
+
+# The default run's share of a property's thorough count: each example compiles at least
+# one XLA program, so the count is what sets the suite's time.
+_DEFAULT_SHARE = 0.05
+_DEFAULT_MIN = 8
 
 
 def examples(n: int) -> int:
-    """`n` hypothesis examples in CI, a handful in the quick 'dev' profile."""
-    return n if PROFILE == "ci" else min(n, 25)
+    """Hypothesis examples for a property whose thorough count is `n`."""
+    if THOROUGH:
+        return n
+    if PROFILE == "dev":
+        return min(n, 5)
+    return min(n, max(_DEFAULT_MIN, round(n * _DEFAULT_SHARE)))
+
+
+def pairwise(*axes: list) -> list[tuple]:
+    """Rows of a covering array: every pair of values of any two axes is in some row.
+
+    Deterministic and greedy: each row starts from the first pair still missing and
+    fills the other axes with the value that covers the most missing pairs.
+    """
+    n = len(axes)
+    if n == 1:
+        return [(v,) for v in axes[0]]
+    missing = {(i, a, j, b) for i, j in itertools.combinations(range(n), 2)
+               for a in range(len(axes[i])) for b in range(len(axes[j]))}
+
+    def pair(i, a, j, b):
+        return (i, a, j, b) if i < j else (j, b, i, a)
+
+    def new_pairs(row, axis, value):
+        return sum(pair(axis, value, k, row[k]) in missing
+                   for k in range(n) if k != axis and row[k] is not None)
+
+    rows = []
+    while missing:
+        i, a, j, b = min(missing)
+        row: list = [None] * n
+        row[i], row[j] = a, b
+        for axis in range(n):
+            if row[axis] is None:
+                row[axis] = max(range(len(axes[axis])), key=lambda v: new_pairs(row, axis, v))
+        missing -= {(i, row[i], j, row[j]) for i, j in itertools.combinations(range(n), 2)}
+        rows.append(tuple(axes[k][v] for k, v in enumerate(row)))
+    return rows
+
+
+def each(*axes: list) -> list[tuple]:
+    """Rows in which every value of every axis appears at least once (axes cycled)."""
+    return [tuple(axis[i % len(axis)] for axis in axes) for i in range(max(map(len, axes)))]
+
+
+def _parametrize(cover, axes):
+    names = list(axes)
+    values = [list(v) for v in axes.values()]
+    rows = list(itertools.product(*values)) if THOROUGH else cover(*values)
+    if len(names) == 1:
+        rows = [r[0] for r in rows]
+    return pytest.mark.parametrize(",".join(names), rows)
+
+
+def grid(**axes):
+    """`pytest.mark.parametrize` over the product of `axes`: whole when thorough, else the
+    pairwise cover (every value of every axis meets every value of every other axis)."""
+    return _parametrize(pairwise, axes)
+
+
+def grid_each(**axes):
+    """As `grid`, but by default only every value of every axis once: for grids whose
+    every cell compiles many programs (the sharded tests)."""
+    return _parametrize(each, axes)
 
 
 # float32 on CPU with precision=HIGHEST matches float64 sums to ~1e-6; accelerators use
@@ -51,4 +126,11 @@ def optional_import(name: str):
 torch = optional_import("torch")
 requires_torch = pytest.mark.skipif(
     torch is None, reason="torch is not installed: PyTorch parity not checked"
+)
+
+# Tests that pin a choice measured on XLA:CPU alone (op counts of the compiled program, a
+# route measured faster there) say nothing about another backend's compiler.
+cpu_only = pytest.mark.skipif(
+    jax.default_backend() != "cpu",
+    reason="pins a choice measured on XLA:CPU only; other backends compile differently",
 )

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_close, examples
+from helpers import assert_close, examples, grid_each
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax.sharding import AxisType, NamedSharding
@@ -94,15 +94,16 @@ def _programs(fn, x, kernel, target):
     return forward, grad.lower(x, kernel, target).compile().as_text()
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize(
-    "mesh_shape, spatial_axes, kernel, stride, channels",
-    [((8,), ("x", None), (3, 3), 1, (16, 16)), ((4, 2), ("x", "y"), (3, 3), 1, (16, 16)),
-     ((4, 2), ("x", "y"), (5, 4), 2, (16, 16)), ((8,), ("x", None), (7, 7), 2, (16, 16)),
-     ((8,), ("x", None), (3, 3), 1, (16, 8)), ((8,), ("x", None), (3, 3), 1, (8, 16))],
-)
-def test_halo_exchange_moves_the_bytes_of_zero_padding(mode, mesh_shape, spatial_axes, kernel,
-                                                       stride, channels):
+HALO_CASES = [
+    # mesh_shape, spatial_axes, kernel, stride, channels
+    ((8,), ("x", None), (3, 3), 1, (16, 16)), ((4, 2), ("x", "y"), (3, 3), 1, (16, 16)),
+    ((4, 2), ("x", "y"), (5, 4), 2, (16, 16)), ((8,), ("x", None), (7, 7), 2, (16, 16)),
+    ((8,), ("x", None), (3, 3), 1, (16, 8)), ((8,), ("x", None), (3, 3), 1, (8, 16)),
+]
+
+
+@grid_each(mode=MODES, case=HALO_CASES)
+def test_halo_exchange_moves_the_bytes_of_zero_padding(mode, case):
     """No all-gather or all-to-all; within 1.1x the bytes of XLA's zero-padded conv.
 
     The training step too where the stride is 1 and the channels do not shrink: its
@@ -110,6 +111,7 @@ def test_halo_exchange_moves_the_bytes_of_zero_padding(mode, mesh_shape, spatial
     sends output-gradient halos (output rows and channels), which weigh less when a
     conv strides or narrows the channels.
     """
+    mesh_shape, spatial_axes, kernel, stride, channels = case
     c_in, c_out = channels
     m = mesh(mesh_shape, ("x", "y")[: len(mesh_shape)])
     spec = P(None, *spatial_axes)
@@ -156,10 +158,9 @@ def _check_sharded_conv(m, x, w, bias, *, spatial_axes, batch_axis=None, **kwarg
     return y
 
 
-@pytest.mark.parametrize("axis_type", AXIS_TYPES)
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("stride, dilation", [(1, 1), (2, 1), (1, 2), (2, 2)])
-def test_sharded_conv_2d_equals_one_device(axis_type, mode, stride, dilation):
+@grid_each(axis_type=AXIS_TYPES, mode=MODES, stride_dilation=[(1, 1), (2, 1), (1, 2), (2, 2)])
+def test_sharded_conv_2d_equals_one_device(axis_type, mode, stride_dilation):
+    stride, dilation = stride_dilation
     m = mesh((2, 2, 2), ("b", "x", "y"), axis_type)
     x, w, bias = normal((2, 16, 12, 3), 0), normal((3, 4, 3, 4), 1), normal((4,), 2)
     y = _check_sharded_conv(m, x, w, bias, spatial_axes=("x", "y"), batch_axis="b",
@@ -333,9 +334,7 @@ def test_upstream_kernel_gradient_on_a_partly_used_mesh():
     assert_close(jax.jit(jax.grad(loss, 1))(xs, w), jax.grad(loss, 1)(x, w))
 
 
-@pytest.mark.parametrize("axis_type", AXIS_TYPES)
-@pytest.mark.parametrize("sharding", SHARDINGS)
-@pytest.mark.parametrize("mode", MODES)
+@grid_each(mode=MODES, sharding=SHARDINGS, axis_type=AXIS_TYPES)
 def test_functions_on_sharded_inputs(axis_type, sharding, mode):
     shape, names, spec = SHARDINGS[sharding]
     m = mesh(shape, names, axis_type)
@@ -357,9 +356,7 @@ def test_functions_on_sharded_inputs(axis_type, sharding, mode):
             assert dx.sharding.is_equivalent_to(xs.sharding, x.ndim), name
 
 
-@pytest.mark.parametrize("axis_type", AXIS_TYPES)
-@pytest.mark.parametrize("sharding", SHARDINGS)
-@pytest.mark.parametrize("mode", ["zeros", "reflect", "circular"])
+@grid_each(mode=["zeros", "reflect", "circular"], sharding=SHARDINGS, axis_type=AXIS_TYPES)
 def test_flax_layers_on_sharded_inputs(axis_type, sharding, mode):
     shape, names, spec = SHARDINGS[sharding]
     m = mesh(shape, names, axis_type)
