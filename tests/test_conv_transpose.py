@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import reference
-from helpers import assert_close, examples, requires_torch, torch
+from helpers import assert_close, cpu_only, examples, requires_torch, torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -218,6 +218,7 @@ def test_phases_in_one_convolution_at_shifted_windows_match_torch(nsp, k, s, p, 
     _check_against_torch(c, channels_last)
 
 
+@cpu_only
 @requires_torch
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("nsp, k, p, op, d", [
@@ -259,6 +260,7 @@ def test_overlap_add_route_in_every_mode_matches_the_reference(nsp, shape, mode,
     assert_close(_call(c, x, w, b, channels_last), expected)
 
 
+@cpu_only
 @requires_torch
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("nsp, k", [(2, 2), (2, (2, 3)), (3, (2, 1, 3)), (1, 2)])
@@ -274,6 +276,7 @@ def test_kernel_equal_to_the_stride_is_one_product(nsp, k, channels_last):
     _check_against_torch(c, channels_last)
 
 
+@cpu_only
 @requires_torch
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("nsp, k, s, groups, convs", [
@@ -296,6 +299,7 @@ def test_unequal_phases_take_zero_taps_up_to_a_limit(nsp, k, s, groups, convs, c
     _check_against_torch(c, channels_last)
 
 
+@cpu_only
 @requires_torch
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("k, s, p, op, crops", [
@@ -338,6 +342,7 @@ def _eqns(jaxpr):
                 yield from _eqns(inner)
 
 
+@cpu_only
 @requires_torch
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("nsp, k, s, groups, crop", [
@@ -364,6 +369,7 @@ def test_equal_phases_interleave_in_one_transpose(nsp, k, s, groups, crop, chann
     _check_against_torch(c, channels_last)
 
 
+@cpu_only
 @requires_torch
 @pytest.mark.parametrize("channels_last", [True, False])
 @pytest.mark.parametrize("nsp", [1, 2])
@@ -384,6 +390,7 @@ def test_small_phases_differentiate_by_products_in_2d_and_by_convolutions_in_1d(
     _check_against_torch(c, channels_last)
 
 
+@cpu_only
 @requires_torch
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("k, s, d, groups", [
@@ -410,6 +417,7 @@ def test_unequal_2d_phases_differentiate_as_the_strided_convolution(k, s, d, gro
     _check_against_torch(c, channels_last)
 
 
+@cpu_only
 @pytest.mark.parametrize("k, s, out_channels, strided", [
     ((3, 3), 2, 32, True),     # the patch products are matrix products 32 wide
     ((3, 3), 2, 64, False),

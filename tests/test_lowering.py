@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_close
+from helpers import assert_close, cpu_only
 from jax import lax
 
 import jaxpad
@@ -50,6 +50,7 @@ def test_unpadded_2d_equals_lax_forward_and_backward(channels_last, stride, dila
     assert "pad=" not in jax.jit(plain).lower(x, w).compile().as_text()  # the check can fail
 
 
+@cpu_only
 def test_padded_and_other_ranks_are_left_alone():
     x, w = jnp.ones((1, 6, 6, 1)), jnp.ones((3, 3, 1, 1))
     dn = dimension_numbers(2, True)
@@ -62,6 +63,7 @@ def test_padded_and_other_ranks_are_left_alone():
     assert "concatenate" not in hlo
 
 
+@cpu_only
 @pytest.mark.parametrize("channels_last", [True, False])
 def test_training_step_convolutions_are_those_of_lax(channels_last):
     """The backward convolutions come out as lax's own, forward mode too.

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import reference
-from helpers import assert_close, examples, requires_torch, torch
+from helpers import assert_close, cpu_only, examples, requires_torch, torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -371,6 +371,7 @@ def test_seed_grid_every_mode_every_rank():
                                       reference.pad(x, widths, [mode] * rank))
 
 
+@cpu_only
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular", "symmetric"])
 def test_copying_modes_are_one_pass_over_every_axis(mode):
     """No buffer padded along one axis only: the axes are gathered block by block, in one go."""
