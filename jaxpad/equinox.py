@@ -153,10 +153,13 @@ class Conv(eqx.nn.Conv):
           `(out_channels, *out_spatial)`.
         """
         del key
+        # impl="pad": equinox layers run under jax.vmap, where padding first measured faster
+        # to differentiate than the frame (docs/equinox.md), and it keeps jax.jvp, as
+        # equinox's own layer does.
         y = conv(unbatched_input(x, self.num_spatial_dims), self.weight, stride=self.stride,
                  padding=self.padding, padding_mode=self.padding_mode,
                  padding_value=self.padding_value, oversize="repeat", dilation=self.dilation,
-                 groups=self.groups, channels_last=False, precision=self.precision)
+                 groups=self.groups, channels_last=False, precision=self.precision, impl="pad")
         return y + self.bias if self.use_bias else y
 
 

@@ -457,6 +457,21 @@ def test_swapping_the_layers_of_a_model_changes_nothing_and_it_trains():
     assert losses[-1] < losses[0]
 
 
+def test_forward_mode_through_every_mode_as_equinox_allows_it():
+    # equinox's layers take jax.jvp / jacfwd in every mode; so do these (padding first).
+    x = _rand((2, 5, 4))
+    for cls, mode in ((eqx.nn.Conv2d, "REFLECT"), (jaxpad.equinox.Conv2d, "REFLECT"),
+                      (jaxpad.equinox.Conv2d, ("SYMMETRIC", "CIRCULAR")),
+                      (jaxpad.equinox.ConvTranspose2d, "REPLICATE")):
+        layer = cls(2, 3, 3, padding=1, padding_mode=mode, use_bias=False, key=KEY)
+        forward, reverse = jax.jacfwd(layer)(x), jax.jacrev(layer)(x)
+        assert_close(forward, reverse)
+        if cls is eqx.nn.Conv2d:
+            expected = forward
+        elif mode == "REFLECT":
+            assert_close(forward, expected)
+
+
 def test_import_jaxpad_does_not_import_equinox():
     code = ("import sys, jaxpad, jaxpad.interop; assert 'equinox' not in sys.modules; "
             "jaxpad.equinox.Conv; assert 'equinox' in sys.modules")
