@@ -163,23 +163,10 @@ class Conv(eqx.nn.Conv):
         return y + self.bias if self.use_bias else y
 
 
-class Conv1d(Conv):
-    """`Conv` with `num_spatial_dims=1`, as `equinox.nn.Conv1d`.
+class _ConvNd(Conv):
+    """`Conv` with `num_spatial_dims` set by the subclass: equinox's ConvNd arguments."""
 
-    Args:
-      in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
-        use_bias, padding_mode, dtype, padding_value, precision, key: as `Conv`.
-
-    Raises:
-      ValueError, TypeError: as `Conv`.
-
-    Example:
-      >>> import jax, jax.numpy as jnp, jaxpad.equinox
-      >>> conv = jaxpad.equinox.Conv1d(2, 4, 5, padding="same", padding_mode="circular",
-      ...                              key=jax.random.key(0))
-      >>> conv(jnp.ones((2, 16))).shape
-      (4, 16)
-    """
+    _num_spatial_dims = 0
 
     def __init__(
         self,
@@ -198,12 +185,33 @@ class Conv1d(Conv):
         precision: Any = None,
         key: jax.Array,
     ):
-        super().__init__(1, in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, use_bias, padding_mode, dtype, padding_value=padding_value,
-                         precision=precision, key=key)
+        super().__init__(self._num_spatial_dims, in_channels, out_channels, kernel_size, stride,
+                         padding, dilation, groups, use_bias, padding_mode, dtype,
+                         padding_value=padding_value, precision=precision, key=key)
 
 
-class Conv2d(Conv):
+class Conv1d(_ConvNd):
+    """`Conv` with `num_spatial_dims=1`, as `equinox.nn.Conv1d`.
+
+    Args:
+      in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+        use_bias, padding_mode, dtype, padding_value, precision, key: as `Conv`.
+
+    Raises:
+      ValueError, TypeError: as `Conv`.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxpad.equinox
+      >>> conv = jaxpad.equinox.Conv1d(2, 4, 5, padding="same", padding_mode="circular",
+      ...                              key=jax.random.key(0))
+      >>> conv(jnp.ones((2, 16))).shape
+      (4, 16)
+    """
+
+    _num_spatial_dims = 1
+
+
+class Conv2d(_ConvNd):
     """`Conv` with `num_spatial_dims=2`, as `equinox.nn.Conv2d`.
 
     Args:
@@ -222,29 +230,10 @@ class Conv2d(Conv):
       (4, 6, 5)
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | Sequence[int],
-        stride: int | Sequence[int] = (1, 1),
-        padding: PaddingArg = (0, 0),
-        dilation: int | Sequence[int] = (1, 1),
-        groups: int = 1,
-        use_bias: bool = True,
-        padding_mode: str | Sequence[str] = "ZEROS",
-        dtype: Any = None,
-        *,
-        padding_value: float = 0.0,
-        precision: Any = None,
-        key: jax.Array,
-    ):
-        super().__init__(2, in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, use_bias, padding_mode, dtype, padding_value=padding_value,
-                         precision=precision, key=key)
+    _num_spatial_dims = 2
 
 
-class Conv3d(Conv):
+class Conv3d(_ConvNd):
     """`Conv` with `num_spatial_dims=3`, as `equinox.nn.Conv3d`.
 
     Args:
@@ -262,26 +251,7 @@ class Conv3d(Conv):
       (2, 3, 3, 4)
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | Sequence[int],
-        stride: int | Sequence[int] = (1, 1, 1),
-        padding: PaddingArg = (0, 0, 0),
-        dilation: int | Sequence[int] = (1, 1, 1),
-        groups: int = 1,
-        use_bias: bool = True,
-        padding_mode: str | Sequence[str] = "ZEROS",
-        dtype: Any = None,
-        *,
-        padding_value: float = 0.0,
-        precision: Any = None,
-        key: jax.Array,
-    ):
-        super().__init__(3, in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, use_bias, padding_mode, dtype, padding_value=padding_value,
-                         precision=precision, key=key)
+    _num_spatial_dims = 3
 
 
 class ConvTranspose(eqx.nn.ConvTranspose):
@@ -393,7 +363,35 @@ class ConvTranspose(eqx.nn.ConvTranspose):
         return y + self.bias if self.use_bias else y
 
 
-class ConvTranspose1d(ConvTranspose):
+class _ConvTransposeNd(ConvTranspose):
+    """`ConvTranspose` with `num_spatial_dims` set by the subclass: equinox's
+    ConvTransposeNd arguments, `output_padding` before `padding`."""
+
+    _num_spatial_dims = 0
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | Sequence[int],
+        stride: int | Sequence[int] = 1,
+        output_padding: int | Sequence[int] = 0,
+        padding: PaddingArg = 0,
+        dilation: int | Sequence[int] = 1,
+        groups: int = 1,
+        use_bias: bool = True,
+        padding_mode: str | Sequence[str] = "ZEROS",
+        dtype: Any = None,
+        *,
+        precision: Any = None,
+        key: jax.Array,
+    ):
+        super().__init__(self._num_spatial_dims, in_channels, out_channels, kernel_size, stride,
+                         padding, output_padding, dilation, groups, use_bias, padding_mode,
+                         dtype, precision=precision, key=key)
+
+
+class ConvTranspose1d(_ConvTransposeNd):
     """`ConvTranspose` with `num_spatial_dims=1`, as `equinox.nn.ConvTranspose1d`.
 
     Note equinox's argument order here: `output_padding` before `padding`.
@@ -414,29 +412,10 @@ class ConvTranspose1d(ConvTranspose):
       (2, 16)
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | Sequence[int],
-        stride: int | Sequence[int] = 1,
-        output_padding: int | Sequence[int] = 0,
-        padding: PaddingArg = 0,
-        dilation: int | Sequence[int] = 1,
-        groups: int = 1,
-        use_bias: bool = True,
-        padding_mode: str | Sequence[str] = "ZEROS",
-        dtype: Any = None,
-        *,
-        precision: Any = None,
-        key: jax.Array,
-    ):
-        super().__init__(1, in_channels, out_channels, kernel_size, stride, padding,
-                         output_padding, dilation, groups, use_bias, padding_mode, dtype,
-                         precision=precision, key=key)
+    _num_spatial_dims = 1
 
 
-class ConvTranspose2d(ConvTranspose):
+class ConvTranspose2d(_ConvTransposeNd):
     """`ConvTranspose` with `num_spatial_dims=2`, as `equinox.nn.ConvTranspose2d`.
 
     Note equinox's argument order here: `output_padding` before `padding`.
@@ -457,29 +436,10 @@ class ConvTranspose2d(ConvTranspose):
       (2, 10, 12)
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | Sequence[int],
-        stride: int | Sequence[int] = (1, 1),
-        output_padding: int | Sequence[int] = (0, 0),
-        padding: PaddingArg = (0, 0),
-        dilation: int | Sequence[int] = (1, 1),
-        groups: int = 1,
-        use_bias: bool = True,
-        padding_mode: str | Sequence[str] = "ZEROS",
-        dtype: Any = None,
-        *,
-        precision: Any = None,
-        key: jax.Array,
-    ):
-        super().__init__(2, in_channels, out_channels, kernel_size, stride, padding,
-                         output_padding, dilation, groups, use_bias, padding_mode, dtype,
-                         precision=precision, key=key)
+    _num_spatial_dims = 2
 
 
-class ConvTranspose3d(ConvTranspose):
+class ConvTranspose3d(_ConvTransposeNd):
     """`ConvTranspose` with `num_spatial_dims=3`, as `equinox.nn.ConvTranspose3d`.
 
     Note equinox's argument order here: `output_padding` before `padding`.
@@ -500,26 +460,7 @@ class ConvTranspose3d(ConvTranspose):
       (2, 6, 6, 6)
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | Sequence[int],
-        stride: int | Sequence[int] = (1, 1, 1),
-        output_padding: int | Sequence[int] = (0, 0, 0),
-        padding: PaddingArg = (0, 0, 0),
-        dilation: int | Sequence[int] = (1, 1, 1),
-        groups: int = 1,
-        use_bias: bool = True,
-        padding_mode: str | Sequence[str] = "ZEROS",
-        dtype: Any = None,
-        *,
-        precision: Any = None,
-        key: jax.Array,
-    ):
-        super().__init__(3, in_channels, out_channels, kernel_size, stride, padding,
-                         output_padding, dilation, groups, use_bias, padding_mode, dtype,
-                         precision=precision, key=key)
+    _num_spatial_dims = 3
 
 
 class Pad(eqx.Module):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import io
 import subprocess
 import sys
@@ -163,6 +164,15 @@ def test_aliases_take_equinox_positional_order(n, name):
     assert ours.num_spatial_dims == n
     # Equal fields make the same computation, which the properties above check.
     _check_drop_in(theirs, ours, _rand((2, *[6, 5, 4][:n])), compute=False)
+    # equinox's parameters in equinox's order (jaxpad's extras are keyword-only, after them),
+    # and equal defaults: the same fields from the required arguments alone.
+    theirs_sig = inspect.signature(getattr(eqx.nn, name)).parameters
+    ours_sig = inspect.signature(getattr(jaxpad.equinox, name)).parameters
+    assert [(p.name, p.kind) for p in ours_sig.values()][:len(theirs_sig) - 1] == [
+        (p.name, p.kind) for p in theirs_sig.values()][:-1]  # up to `key`
+    _check_drop_in(getattr(eqx.nn, name)(2, 4, 3, key=KEY),
+                   getattr(jaxpad.equinox, name)(2, 4, 3, key=KEY), _rand((2, *[6, 5, 4][:n])),
+                   compute=False)
 
 
 # ------------------------------------------------------------------------ jaxpad's extras
