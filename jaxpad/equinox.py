@@ -61,6 +61,16 @@ __all__ = [
 PaddingArg = str | int | Sequence[int] | Sequence[tuple[int, int]]
 
 
+def _init_fields(layer, base, c, num_spatial_dims, in_channels, out_channels, *, use_bias,
+                 dtype, precision, key) -> None:
+    """Sets the fields both conv layers share: equinox's `base.__init__` draws the weight
+    and bias (its other fields, from placeholders, are then set from the checked `c`)."""
+    base.__init__(layer, num_spatial_dims, in_channels, out_channels, c.kernel_size,
+                  groups=c.groups, use_bias=use_bias, dtype=dtype, key=key)
+    layer.stride, layer.padding, layer.dilation = c.stride, c.padding, c.dilation
+    layer.padding_mode, layer.precision = c.padding_mode, precision
+
+
 class Conv(eqx.nn.Conv):
     """`equinox.nn.Conv` with jaxpad's padding: same arguments, fields and weights.
 
@@ -135,12 +145,9 @@ class Conv(eqx.nn.Conv):
         c = equinox_config(num_spatial_dims, in_channels, out_channels, kernel_size, stride,
                            padding, dilation, groups, padding_mode,
                            padding_value=padding_value)
-        # equinox draws the weight and bias (and sets the other fields, overwritten below).
-        super().__init__(num_spatial_dims, in_channels, out_channels, c.kernel_size,
-                         groups=c.groups, use_bias=use_bias, dtype=dtype, key=key)
-        self.stride, self.padding, self.dilation = c.stride, c.padding, c.dilation
-        self.padding_mode, self.padding_value = c.padding_mode, c.padding_value
-        self.precision = precision
+        _init_fields(self, eqx.nn.Conv, c, num_spatial_dims, in_channels, out_channels,
+                     use_bias=use_bias, dtype=dtype, precision=precision, key=key)
+        self.padding_value = c.padding_value
 
     def __call__(self, x: jax.Array, *, key: Any = None) -> jax.Array:
         """Convolves an unbatched input.
@@ -334,12 +341,9 @@ class ConvTranspose(eqx.nn.ConvTranspose):
         c = equinox_config(num_spatial_dims, in_channels, out_channels, kernel_size, stride,
                            padding, dilation, groups, padding_mode,
                            output_padding=output_padding)
-        # equinox draws the weight and bias (and sets the other fields, overwritten below).
-        super().__init__(num_spatial_dims, in_channels, out_channels, c.kernel_size,
-                         groups=c.groups, use_bias=use_bias, dtype=dtype, key=key)
-        self.stride, self.padding, self.dilation = c.stride, c.padding, c.dilation
-        self.output_padding, self.padding_mode = c.output_padding, c.padding_mode
-        self.precision = precision
+        _init_fields(self, eqx.nn.ConvTranspose, c, num_spatial_dims, in_channels,
+                     out_channels, use_bias=use_bias, dtype=dtype, precision=precision, key=key)
+        self.output_padding = c.output_padding
 
     def __call__(self, x: jax.Array, *, key: Any = None) -> jax.Array:
         """Transposed-convolves an unbatched input.
