@@ -134,7 +134,7 @@ def _check_drop_in(theirs, ours, x, compute=True):
         assert_close(a, b)
 
 
-@settings(max_examples=examples(30))
+@settings(max_examples=examples(10))
 @given(conv_configs())
 def test_conv_is_a_drop_in_for_equinox_conv(config):
     args, kwargs, shape = config
@@ -143,7 +143,7 @@ def test_conv_is_a_drop_in_for_equinox_conv(config):
     _check_drop_in(theirs, ours, _rand(shape))
 
 
-@settings(max_examples=examples(20))
+@settings(max_examples=examples(8))
 @given(conv_configs(transpose=True, modes=("ZEROS", "zeros", "CIRCULAR")))
 def test_conv_transpose_is_a_drop_in_for_equinox_conv_transpose(config):
     args, kwargs, shape = config
@@ -191,7 +191,7 @@ def _reference_pads(padding, shape, ks, ss, ds):
             "full": [(e - 1, e - 1) for e in effs]}[spec]
 
 
-@settings(max_examples=examples(20))
+@settings(max_examples=examples(8))
 @given(data=st.data())
 def test_conv_extras_match_the_numpy_reference(data):
     """Any spec (also 'causal', 'full') with any mode, per axis, 'constant' with a value."""
@@ -274,7 +274,7 @@ REFUSED = ("REFLECT", "REPLICATE", "SYMMETRIC", "CIRCULAR", "edge", "wrap")
 ALIASES = {"edge": "replicate", "wrap": "circular"}
 
 
-@settings(max_examples=examples(20))
+@settings(max_examples=examples(8))
 @given(st.one_of(
     conv_configs(transpose=True, modes=REFUSED, equinox_rules=False),
     conv_configs(transpose=True, modes=(*REFUSED, "ZEROS"), per_axis=True, equinox_rules=False)))
@@ -386,9 +386,9 @@ def test_circular_conv_is_shift_equivariant():
 
 @pytest.mark.parametrize(
     "padding, output_padding, mode, shape",
-    [("SAME", 1, "ZEROS", (5,)), ("SAME_LOWER", 1, "ZEROS", (5,)), ("SAME", 0, "CIRCULAR", (6,)),
-     # jaxpad's extras: circular with pairs and output_padding, per-axis modes
-     (((1, 1),), 1, "CIRCULAR", (6,)), (((1, 2), (1, 2)), (0, 1), ("CIRCULAR", "ZEROS"), (6, 5))],
+    [("SAME", 1, "ZEROS", (5,)), ("SAME", 0, "CIRCULAR", (6,)),
+     # jaxpad's extras: circular with pairs and output_padding, one mode per axis
+     (((1, 2), (1, 2)), (0, 1), ("CIRCULAR", "ZEROS"), (6, 5))],
 )
 def test_conv_transpose_has_the_connectivity_of_the_conv(padding, output_padding, mode, shape):
     n = len(shape)
@@ -470,16 +470,12 @@ def test_swapping_the_layers_of_a_model_changes_nothing_and_it_trains():
 def test_forward_mode_through_every_mode_as_equinox_allows_it():
     # equinox's layers take jax.jvp / jacfwd in every mode; so do these (padding first).
     x = _rand((2, 5, 4))
-    for cls, mode in ((eqx.nn.Conv2d, "REFLECT"), (jaxpad.equinox.Conv2d, "REFLECT"),
-                      (jaxpad.equinox.Conv2d, ("SYMMETRIC", "CIRCULAR")),
-                      (jaxpad.equinox.ConvTranspose2d, "REPLICATE")):
-        layer = cls(2, 3, 3, padding=1, padding_mode=mode, use_bias=False, key=KEY)
-        forward, reverse = jax.jacfwd(layer)(x), jax.jacrev(layer)(x)
-        assert_close(forward, reverse)
-        if cls is eqx.nn.Conv2d:
-            expected = forward
-        elif mode == "REFLECT":
-            assert_close(forward, expected)
+    kwargs = dict(padding=1, use_bias=False, key=KEY)
+    theirs = eqx.nn.Conv2d(2, 3, 3, padding_mode="REFLECT", **kwargs)
+    ours = jaxpad.equinox.Conv2d(2, 3, 3, padding_mode="REFLECT", **kwargs)
+    assert_close(jax.jacfwd(ours)(x), jax.jacfwd(theirs)(x))
+    up = jaxpad.equinox.ConvTranspose2d(2, 3, 3, padding_mode="REPLICATE", **kwargs)
+    assert_close(jax.jacfwd(up)(x), jax.jacrev(up)(x))
 
 
 def test_import_jaxpad_does_not_import_equinox():
@@ -492,7 +488,7 @@ def test_import_jaxpad_does_not_import_equinox():
 
 
 @requires_torch
-@settings(max_examples=examples(20))
+@settings(max_examples=examples(8))
 @given(torch_convs())
 def test_equinox_from_torch_on_random_convs(case):
     conv, (_, *shape) = case
@@ -513,7 +509,7 @@ def test_equinox_from_torch_on_random_convs(case):
 
 
 @requires_torch
-@settings(max_examples=examples(12))
+@settings(max_examples=examples(5))
 @given(data=st.data())
 def test_equinox_from_torch_on_random_conv_transposes(data):
     n = data.draw(st.integers(1, 3))
