@@ -15,16 +15,13 @@ including strided layers, where jaxpad's 'same' keeps TF's geometry in every mod
 
 from __future__ import annotations
 
-import argparse
 import time
 from functools import partial
 
 import flax.linen as nn
 import jax
-import numpy as np
 import optax
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
+from digits_common import command_line, epochs_of_batches, load  # beside this file
 from tqdm import tqdm
 
 import jaxpad.linen
@@ -46,17 +43,6 @@ class CNN(nn.Module):
         for features, stride in ((32, 1), (32, 1), (64, 2), (64, 1), (128, 2)):
             x = nn.relu(conv(features, (3, 3), strides=stride)(x))
         return nn.Dense(10)(x.reshape(x.shape[0], -1))
-
-
-def load(limit: int | None = None, seed: int = 0):
-    """The digits as `(N, 8, 8, 1)` floats in [0, 1]: a 75/25 stratified split."""
-    digits = load_digits()
-    x = (digits.images / 16.0).astype(np.float32)[..., None]
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, digits.target, test_size=0.25, stratify=digits.target, random_state=seed)
-    if limit:
-        x_train, y_train = x_train[:limit], y_train[:limit]
-    return x_train, y_train, x_test, y_test
 
 
 def train(mode: str, data, *, epochs: int, batch_size: int, lr: float, seed: int,
@@ -90,13 +76,10 @@ def train(mode: str, data, *, epochs: int, batch_size: int, lr: float, seed: int
     def accuracy(params, x, y):
         return (model.apply({"params": params}, x).argmax(-1) == y).mean()
 
-    rng = np.random.default_rng(seed)  # the same batches for every mode
     start = time.perf_counter()
     bar = tqdm(total=epochs, desc=f"{mode:>9}", unit="epoch", disable=not progress)
-    for _ in range(epochs):
-        order = rng.permutation(len(x_train))
-        for i in range(steps_per_epoch):
-            batch = order[i * batch_size:(i + 1) * batch_size]
+    for batches in epochs_of_batches(len(x_train), batch_size, epochs, seed):
+        for batch in batches:
             params, opt_state, loss = step(params, opt_state, place(x_train[batch], batch=True),
                                            place(y_train[batch], batch=True))
         bar.set_postfix(loss=f"{float(loss):.4f}", refresh=False)
@@ -110,16 +93,7 @@ def train(mode: str, data, *, epochs: int, batch_size: int, lr: float, seed: int
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--modes", nargs="+", default=list(DEFAULT_MODES), choices=MODES)
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=None,
-                        help="train on only this many images (smoke tests)")
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
+    args = command_line(__doc__.splitlines()[0], MODES, DEFAULT_MODES).parse_args(argv)
 
     data = load(args.limit, args.seed)
     print(f"digits: {len(data[0])} training and {len(data[2])} held-out test images, 8x8; "

@@ -19,9 +19,10 @@ from ._pool import max_pool as max_pool
 
 __version__ = "0.1.0"
 
-# The Flax layers import flax and the PyTorch converters use torch: both load on first use
-# (`jaxpad.linen.Conv` after `import jaxpad` works), so `import jaxpad` needs jax alone.
-_SUBMODULES = ("linen", "nnx", "interop", "sharded")
+# The Flax and Equinox layers import flax and equinox and the PyTorch converters use torch:
+# all load on first use (`jaxpad.linen.Conv` after `import jaxpad` works), so
+# `import jaxpad` needs jax alone.
+_SUBMODULES = ("linen", "nnx", "equinox", "interop", "sharded")
 
 
 def __getattr__(name: str):

@@ -58,14 +58,13 @@ from ._padding import (
     PaddingLike,
     as_int,
     canonical_ints,
-    canonical_modes,
+    canonical_transpose_modes,
     conv_transpose_output_shape,
     effective_kernel_size,
     transpose_padding,
 )
 from ._sharding import auto_partitioned
 
-_TRANSPOSE_MODES = ("zeros", "reflect", "replicate", "symmetric", "circular")
 # Phase convolutions with at most this many taps differentiate through patch products.
 _PATCH_TAPS = 8
 
@@ -839,13 +838,7 @@ def conv_transpose(
         )
     stride_t = canonical_ints(stride, nsp, "stride")
     dilation_t = canonical_ints(dilation, nsp, "dilation")
-    modes = canonical_modes(padding_mode, nsp, "padding_mode")
-    for m in modes:
-        if m not in _TRANSPOSE_MODES:
-            raise ValueError(
-                f"`padding_mode` of a transposed convolution must be one of "
-                f"{', '.join(map(repr, _TRANSPOSE_MODES))}; got {padding_mode!r}."
-            )
+    modes = canonical_transpose_modes(padding_mode, nsp)
     crops = transpose_padding(padding, spatial_shape, kernel_size, stride_t, dilation_t)
     out = conv_transpose_output_shape(spatial_shape, kernel_size, stride_t, padding, dilation_t,
                                       output_padding)

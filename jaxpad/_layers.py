@@ -1,15 +1,17 @@
-"""What `jaxpad.linen` and `jaxpad.nnx` share: hyperparameter checks and the call into the core.
+"""What the layers share: hyperparameter checks and the call into the core.
 
-Nothing here imports flax. The modules validate through `conv_config` /
-`pad_config` and compute through `conv_apply` / `pad_apply`, which call
-`jaxpad.conv`, `jaxpad.pad` (and, for flax's `input_dilation`,
-`conv_input_dilated`), so the two APIs cannot drift apart and hold no padding
-math of their own.
+Nothing here imports flax or equinox. `jaxpad.linen` and `jaxpad.nnx` validate
+through `conv_config` / `pad_config` and compute through `conv_apply` /
+`pad_apply`, which call `jaxpad.conv`, `jaxpad.pad` (and, for flax's
+`input_dilation`, `conv_input_dilated`), so the two APIs cannot drift apart and
+hold no padding math of their own. `jaxpad.equinox` validates through
+`equinox_config` and `pad_config`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,6 +28,8 @@ from ._padding import (
     canonical_ints,
     canonical_modes,
     canonical_pad_width,
+    canonical_transpose_modes,
+    equinox_padding,
     flax_padding,
     output_padding_ints,
     transpose_padding,
@@ -70,11 +74,12 @@ def _per_axis(value: Any, n: int, name: str) -> tuple[int, ...]:
     return canonical_ints(1 if value is None else value, n, name)
 
 
-def check_divides(groups: int, features: int, name: str) -> None:
-    """Raises unless `feature_group_count` divides the channel count `name`."""
+def check_divides(groups: int, features: int, name: str,
+                  groups_name: str = "feature_group_count") -> None:
+    """Raises unless the group count `groups_name` divides the channel count `name`."""
     if features % groups:
         raise ValueError(
-            f"`feature_group_count` must divide `{name}`; got feature_group_count={groups} "
+            f"`{groups_name}` must divide `{name}`; got {groups_name}={groups} "
             f"with {name}={features}."
         )
 
@@ -340,6 +345,128 @@ def conv_transpose_apply(
 
 
 @dataclasses.dataclass(frozen=True)
+class EquinoxConfig:
+    """An equinox Conv/ConvTranspose's hyperparameters, checked, in the form equinox stores."""
+
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: str | tuple[Pair, ...]
+    dilation: tuple[int, ...]
+    groups: int
+    padding_mode: str | tuple[str, ...]
+    output_padding: tuple[int, ...]
+    padding_value: float
+
+
+def equinox_config(
+    num_spatial_dims: int,
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int | Sequence[int],
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    padding_mode: Any = "ZEROS",
+    *,
+    output_padding: Any = None,
+    padding_value: Any = 0.0,
+) -> EquinoxConfig:
+    """Checks an `equinox.nn.Conv` (or, with `output_padding`, `ConvTranspose`) configuration.
+
+    Sizes become one int per axis and `padding` what `equinox_padding` makes
+    of it, as equinox stores them; `padding_mode` is uppercased as in equinox
+    ('ZEROS', 'REFLECT', ...; the aliases 'edge'/'wrap' as 'REPLICATE'/'CIRCULAR'),
+    or a tuple of those when given one per axis.
+
+    Args:
+      num_spatial_dims: the number of spatial axes.
+      in_channels: the input channels.
+      out_channels: the output channels.
+      kernel_size: an int or one per spatial axis.
+      stride: an int or one per spatial axis.
+      padding: equinox's strings, jaxpad's 'causal'/'full' (convolutions only),
+        an int, ints or `(lo, hi)` pairs.
+      dilation: an int or one per spatial axis.
+      groups: must divide `in_channels` and `out_channels`.
+      padding_mode: a `jaxpad.pad` mode (any case), or one per spatial axis;
+        for a transposed convolution one of `TRANSPOSE_MODES`.
+      output_padding: None for a convolution; for a transposed one an int or
+        one per axis, each below the stride or the dilation.
+      padding_value: the fill of 'constant' axes, a number.
+
+    Returns:
+      The checked `EquinoxConfig` (`output_padding` is `()` for a convolution).
+
+    Raises:
+      ValueError: naming the argument, for anything equinox or jaxpad would refuse.
+      TypeError: non-integer sizes or a non-numeric `padding_value`.
+
+    Example:
+      >>> from jaxpad._layers import equinox_config
+      >>> c = equinox_config(2, 4, 8, 3, padding="same", padding_mode=["reflect", "wrap"])
+      >>> c.kernel_size, c.padding, c.padding_mode
+      ((3, 3), 'SAME', ('REFLECT', 'CIRCULAR'))
+    """
+    n = _positive(num_spatial_dims, "num_spatial_dims")
+    groups = _positive(groups, "groups")
+    check_divides(groups, _positive(in_channels, "in_channels"), "in_channels", "groups")
+    check_divides(groups, _positive(out_channels, "out_channels"), "out_channels", "groups")
+    sizes = canonical_ints(kernel_size, n, "kernel_size")
+    strides = canonical_ints(stride, n, "stride")
+    dilations = canonical_ints(dilation, n, "dilation")
+    transpose = output_padding is not None
+    spec = equinox_padding(padding, n, transpose=transpose)
+    if transpose:
+        modes = canonical_transpose_modes(padding_mode, n)
+        extra = output_padding_ints(output_padding, strides, dilations)
+    else:
+        modes, extra = canonical_modes(padding_mode, n, "padding_mode"), ()
+    stored = modes[0].upper() if isinstance(padding_mode, str) else tuple(
+        m.upper() for m in modes)
+    if isinstance(padding_value, bool) or not isinstance(padding_value, numbers.Real):
+        raise TypeError(f"`padding_value` must be a number; got {padding_value!r}.")
+    return EquinoxConfig(sizes, strides, spec, dilations, groups, stored, extra,
+                         float(padding_value))
+
+
+def equinox_transpose_kernel(weight: jax.Array, groups: int) -> jax.Array:
+    """equinox's ConvTranspose weight as `jaxpad.conv_transpose`'s channels-first kernel.
+
+    equinox holds `(O, I // G, *k)`, the kernel of a correlation over the
+    stride-dilated input; `jaxpad.conv_transpose(channels_last=False)` (and
+    PyTorch) take `(I, O // G, *k)`, the kernel of the forward convolution it
+    transposes: the channels regrouped, the taps flipped. The map is its own
+    inverse, so it also turns PyTorch's `ConvTransposeNd.weight` into equinox's.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxpad._layers import equinox_transpose_kernel
+      >>> w = jnp.arange(12.0).reshape(4, 1, 3)  # O=4, I // G = 1, k=3, G=2
+      >>> equinox_transpose_kernel(w, 2).shape
+      (2, 2, 3)
+      >>> bool((equinox_transpose_kernel(equinox_transpose_kernel(w, 2), 2) == w).all())
+      True
+    """
+    o, ig, *k = weight.shape
+    w = weight.reshape(groups, o // groups, ig, *k)
+    w = jnp.swapaxes(w, 1, 2).reshape(groups * ig, o // groups, *k)
+    return jnp.flip(w, tuple(range(2, w.ndim)))
+
+
+def unbatched_input(x: Any, nsp: int) -> jax.Array:
+    """`x` as an array after checking it is equinox's unbatched `(C, *spatial)`."""
+    x = jnp.asarray(x)
+    if x.ndim != nsp + 1:
+        raise ValueError(
+            f"`x` must be unbatched (channels, *spatial) with {nsp} spatial axes, so rank "
+            f"{nsp + 1}, as in equinox (jax.vmap the layer over a batch); got shape "
+            f"{tuple(x.shape)}."
+        )
+    return x
+
+
+@dataclasses.dataclass(frozen=True)
 class PadConfig:
     """A Pad module's arguments, checked and canonical."""
 
@@ -371,14 +498,22 @@ def pad_config(padding: Any, mode: Any = "zeros", value: float = 0.0,
     return PadConfig(widths, canonical_modes(mode, len(widths), "mode"), float(value), oversize)
 
 
-def pad_apply(config: PadConfig, x: jax.Array) -> jax.Array:
-    """Pads the spatial axes of channels-last `x`, `(*batch, *spatial, C)`."""
+def pad_apply(config: PadConfig, x: jax.Array, *, channels_last: bool = True) -> jax.Array:
+    """Pads the spatial axes of `x`, `(*batch, *spatial, C)` or, channels first,
+    `(*batch, C, *spatial)`."""
     x = jnp.asarray(x)
     nsp = len(config.widths)
-    input_features(x, nsp)
-    lead = x.ndim - nsp - 1
-    widths = ((0, 0),) * lead + config.widths + ((0, 0),)
-    modes = ("zeros",) * lead + config.modes + ("zeros",)
+    if channels_last:
+        input_features(x, nsp)
+    elif x.ndim < nsp + 1:
+        raise ValueError(
+            f"`x` must be (*batch, channels, *spatial) with {nsp} spatial axes, so rank "
+            f">= {nsp + 1}; got shape {tuple(x.shape)}."
+        )
+    after = 1 if channels_last else 0
+    lead = x.ndim - nsp - after
+    widths = ((0, 0),) * lead + config.widths + ((0, 0),) * after
+    modes = ("zeros",) * lead + config.modes + ("zeros",) * after
     return pad(x, widths, modes, value=config.value, oversize=config.oversize)
 
 
@@ -409,8 +544,7 @@ def torch_padding(padding: Any, rank: int, name: str) -> tuple[Pair, ...]:
 _ALIAS_DOC = """PyTorch's `nn.{name}`: `{pad}(widths, mode={mode!r}{value})` on {rank} spatial axes.
 
     `padding` is an int or PyTorch's flat tuple of {n} ints, last axis first
-    (`(left, right{more})`); the layer pads the {rank} axes before the channels of
-    a channels-last input `(*batch, {spatial}, C)`.
+    (`(left, right{more})`); the layer pads {layout}.
 
     Args:
       padding: an int, or {n} ints in PyTorch's order.{value_arg}
@@ -426,9 +560,9 @@ _ALIAS_DOC = """PyTorch's `nn.{name}`: `{pad}(widths, mode={mode!r}{value})` on 
     Example:
       >>> import jax.numpy as jnp, jaxpad.{api}
       >>> layer = jaxpad.{api}.{name}({example_args})
-      >>> x = jnp.ones((1, {ones}, 2))
+      >>> x = jnp.ones({x_shape})
       >>> {call}.shape
-      (1, {padded}, 2)
+      {y_shape}
 """
 
 
@@ -448,6 +582,14 @@ def torch_alias(pad_cls: type, family: str, rank: int, api: str) -> Callable[...
         return pad_cls(widths, mode=mode, **kwargs)
 
     axes = ("D", "H", "W")[3 - rank:]
+    spatial = ", ".join(axes)
+    if api == "equinox":  # channels first, the padded axes last
+        layout = f"the last {rank} axes of a channels-first input `(*batch, C, {spatial})`"
+        x_shape, y_shape = (2, *[4] * rank), (2, *[6] * rank)
+    else:
+        layout = (f"the {rank} axes before the channels of a channels-last input "
+                  f"`(*batch, {spatial}, C)`")
+        x_shape, y_shape = (1, *[4] * rank, 2), (1, *[6] * rank, 2)
     make.__name__ = make.__qualname__ = name
     make.__module__ = pad_cls.__module__
     make.__doc__ = _ALIAS_DOC.format(
@@ -456,11 +598,11 @@ def torch_alias(pad_cls: type, family: str, rank: int, api: str) -> Callable[...
         value=", value=value" if mode == "constant" else "",
         value_arg="\n      value: the fill, as in PyTorch." if mode == "constant" else "",
         more=", top, bottom" + (", front, back" if rank == 3 else "") if rank > 1 else "",
-        spatial=", ".join(axes),
+        layout=layout,
         name_kw=", `name`" if api == "linen" else "",
         example_args="1, 0.5" if mode == "constant" else "1",
         call="layer.apply({}, x)" if api == "linen" else "layer(x)",
-        ones=", ".join(["4"] * rank), padded=", ".join(["6"] * rank),
+        x_shape=x_shape, y_shape=y_shape,
     )
     return make
 

@@ -646,3 +646,118 @@ def pool_output_shape(
             )
         out.append(o)
     return tuple(out)
+
+
+# Transposed convolutions take every mode that extends an input; 'constant' fills nothing there.
+TRANSPOSE_MODES = ("zeros", "reflect", "replicate", "symmetric", "circular")
+
+
+def canonical_transpose_modes(padding_mode: ModeLike, n: int) -> tuple[str, ...]:
+    """`padding_mode` of a transposed convolution as one mode of `TRANSPOSE_MODES` per axis.
+
+    Example:
+      >>> from jaxpad._padding import canonical_transpose_modes
+      >>> canonical_transpose_modes(["EDGE", "wrap"], 2)
+      ('replicate', 'circular')
+    """
+    modes = canonical_modes(padding_mode, n, "padding_mode")
+    for m in modes:
+        if m not in TRANSPOSE_MODES:
+            raise ValueError(
+                f"`padding_mode` of a transposed convolution must be one of "
+                f"{', '.join(map(repr, TRANSPOSE_MODES))}; got {padding_mode!r}."
+            )
+    return modes
+
+
+# equinox.nn.Conv / ConvTranspose padding strings (equinox uppercases what it is given).
+EQUINOX_PADDINGS = ("SAME", "SAME_LOWER", "VALID")
+
+
+def equinox_padding(
+    padding: PaddingLike, num_spatial_dims: int, *, transpose: bool = False
+) -> str | tuple[Pair, ...]:
+    """An `equinox.nn.Conv` / `ConvTranspose` padding argument, as equinox stores it.
+
+    Strings are uppercased, as in equinox: 'SAME', 'SAME_LOWER' and 'VALID'
+    (lax's rules; for a convolution jaxpad's 'same', 'same_lower', 'valid')
+    and, for a convolution only, jaxpad's 'CAUSAL' and 'FULL'. An int, one int
+    per axis or one `(lo, hi)` pair per axis become one pair per axis.
+
+    Args:
+      padding: the equinox (or jaxpad) padding argument.
+      num_spatial_dims: the number of spatial axes.
+      transpose: whether it is a transposed convolution's (no 'CAUSAL'/'FULL').
+
+    Returns:
+      An uppercase string or one `(lo, hi)` pair per axis.
+
+    Raises:
+      ValueError: an unknown string, a mode name, a wrong count or negative widths.
+      TypeError: non-integer entries.
+
+    Example:
+      >>> from jaxpad._padding import equinox_padding
+      >>> equinox_padding("same", 2), equinox_padding((1, (0, 2)), 2)
+      ('SAME', ((1, 1), (0, 2)))
+    """
+    if not isinstance(padding, str):
+        return _explicit(padding, num_spatial_dims)
+    spec = padding.upper()
+    allowed = EQUINOX_PADDINGS if transpose else (*EQUINOX_PADDINGS, "CAUSAL", "FULL")
+    if spec in allowed:
+        return spec
+    if spec.lower() in (*MODES, *_MODE_ALIASES):
+        raise ValueError(
+            f"`padding` must be a padding spec, not a mode; got {padding!r}. Pass "
+            f"padding='SAME' (or ints), padding_mode={spec!r}."
+        )
+    raise ValueError(
+        f"`padding` must be one of {', '.join(map(repr, allowed))} (any case), an int, "
+        f"{num_spatial_dims} ints or {num_spatial_dims} (lo, hi) pairs; got {padding!r}."
+    )
+
+
+def equinox_transpose_crops(
+    padding: str | Sequence[Pair],
+    kernel_size: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+    output_padding: Sequence[int],
+) -> tuple[tuple[Pair, ...], tuple[int, ...]]:
+    """`equinox.nn.ConvTranspose`'s stored padding as `jaxpad.conv_transpose`'s crops.
+
+    Pairs are PyTorch's crops and 'VALID' crops nothing, both with
+    `output_padding` appended. 'SAME' and 'SAME_LOWER' give the output
+    `i * stride - output_padding` (the input of the forward 'SAME' conv that
+    `output_padding` picks): they crop `eff - stride + output_padding` split
+    evenly, the odd element at the end ('SAME') or the start ('SAME_LOWER'),
+    and append zeros where that is negative.
+
+    Args:
+      padding: what `equinox_padding(..., transpose=True)` returned.
+      kernel_size: one int per spatial axis.
+      stride: one int per spatial axis.
+      dilation: one int per spatial axis.
+      output_padding: one int per spatial axis.
+
+    Returns:
+      `(crops, output_padding)`: one `(lo, hi)` pair and one int per axis.
+
+    Example:
+      >>> from jaxpad._padding import equinox_transpose_crops
+      >>> equinox_transpose_crops("SAME", (3, 1), (2, 3), (2, 1), (1, 0))
+      (((2, 2), (0, 0)), (0, 2))
+    """
+    if not isinstance(padding, str):
+        return tuple(padding), tuple(output_padding)
+    if padding == "VALID":
+        return ((0, 0),) * len(stride), tuple(output_padding)
+    lower = padding == "SAME_LOWER"
+    crops, extra = [], []
+    for k, s, d, a in zip(kernel_size, stride, dilation, output_padding):
+        total = effective_kernel_size(k, d) - s + a
+        lo = (max(total, 0) + lower) // 2
+        crops.append((lo, max(total, 0) - lo))
+        extra.append(max(-total, 0))
+    return tuple(crops), tuple(extra)

@@ -1,11 +1,12 @@
 """PyTorch -> jaxpad: convert `torch.nn.Conv{1,2,3}d`, `ConvTranspose{1,2,3}d` and state dicts.
 
-torch (and flax, for the modules) are imported inside the functions, so this
-module imports with jax alone. Layouts: PyTorch is channels-first (input
-`(N, C, *spatial)`, weight `(O, C // groups, *k)`); the converted layers are
-flax's channels-last (input `(N, *spatial, C)`, kernel `(*k, C // groups, O)`).
-The converted layer applied to `x.permute(0, 2, 3, 1)` (2-D) equals PyTorch's
-output permuted the same way.
+torch (and flax or equinox, for the modules) are imported inside the functions,
+so this module imports with jax alone. Layouts: PyTorch is channels-first (input
+`(N, C, *spatial)`, weight `(O, C // groups, *k)`); the converted flax layers are
+channels-last (input `(N, *spatial, C)`, kernel `(*k, C // groups, O)`), and the
+converted layer applied to `x.permute(0, 2, 3, 1)` (2-D) equals PyTorch's output
+permuted the same way. The equinox layers are channels-first and unbatched, as
+equinox is: `layer(x[0])` equals `module(x)[0]`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ import jax.numpy as jnp
 
 from ._conv import channels_last_kernel
 
-__all__ = ["linen_from_torch", "linen_params_from_torch_state_dict", "nnx_from_torch"]
+__all__ = [
+    "equinox_from_torch",
+    "linen_from_torch",
+    "linen_params_from_torch_state_dict",
+    "nnx_from_torch",
+]
 
 
 def _torch():
@@ -41,8 +47,8 @@ def _to_jax(value: Any) -> jax.Array:
     return jnp.asarray(value)
 
 
-def _conv_arguments(module: Any) -> tuple[dict[str, Any], jax.Array, jax.Array | None]:
-    """The jaxpad Conv/ConvTranspose keyword arguments, kernel and bias of a torch module."""
+def _torch_conv(module: Any) -> tuple[bool, Any, jax.Array, jax.Array | None]:
+    """Checks a torch conv; returns (transposed?, padding, weight, bias), torch's layouts."""
     torch = _torch()
     convs = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
     transposed = (torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d)
@@ -56,23 +62,30 @@ def _conv_arguments(module: Any) -> tuple[dict[str, Any], jax.Array, jax.Array |
             f"`module` {type(module).__name__} has uninitialised (lazy) weights; run it once "
             f"on an input before converting."
         )
+    # 'same' (stride 1 in torch: the TF rule), 'valid' or ints
     padding = module.padding
     if not isinstance(padding, str):
         padding = tuple(int(p) for p in padding)
-    # Conv: (O, I, *k) -> (*k, I, O); ConvTranspose: (C, O // G, *k) -> (*k, O // G, C).
-    kernel = channels_last_kernel(_to_jax(module.weight))
     bias = None if module.bias is None else _to_jax(module.bias)
+    return isinstance(module, transposed), padding, _to_jax(module.weight), bias
+
+
+def _conv_arguments(module: Any) -> tuple[dict[str, Any], jax.Array, jax.Array | None]:
+    """The jaxpad Conv/ConvTranspose keyword arguments, kernel and bias of a torch module."""
+    transposed, padding, weight, bias = _torch_conv(module)
+    # Conv: (O, I, *k) -> (*k, I, O); ConvTranspose: (C, O // G, *k) -> (*k, O // G, C).
+    kernel = channels_last_kernel(weight)
     kwargs = dict(
         kernel_size=tuple(module.kernel_size),
         strides=tuple(module.stride),
-        padding=padding,  # 'same' (stride 1 in torch: the TF rule), 'valid' or ints
+        padding=padding,
         padding_mode=module.padding_mode,  # 'zeros', 'reflect', 'replicate', 'circular'
         kernel_dilation=tuple(module.dilation),
         feature_group_count=module.groups,
         use_bias=bias is not None,
         param_dtype=kernel.dtype,
     )
-    if isinstance(module, transposed):  # PyTorch's crops, in jaxpad.conv_transpose's layout
+    if transposed:  # PyTorch's crops, in jaxpad.conv_transpose's layout
         kwargs.update(output_padding=tuple(int(p) for p in module.output_padding),
                       transpose_kernel=True)
     return kwargs, kernel, bias
@@ -163,6 +176,71 @@ def nnx_from_torch(module: Any, *, precision: Any = None) -> Any:
     return cls(module.in_channels, module.out_channels, precision=precision,
                            kernel_init=lambda *_: kernel, bias_init=lambda *_: bias,
                            rngs=nnx.Rngs(0), **kwargs)
+
+
+def equinox_from_torch(module: Any, *, precision: Any = None) -> Any:
+    """Converts a `torch.nn.Conv{1,2,3}d` to a `jaxpad.equinox.Conv` holding its weights.
+
+    Every torch configuration converts: any `padding` (ints, 'same', 'valid'),
+    `padding_mode` ('zeros', 'reflect', 'replicate', 'circular'), stride,
+    dilation, groups, with or without bias. equinox's layout is PyTorch's, so
+    the weight `(O, I // groups, *k)` is kept as it is and the bias `(O,)`
+    becomes `(O, 1, ..., 1)`. A `torch.nn.ConvTranspose{1,2,3}d` becomes a
+    `jaxpad.equinox.ConvTranspose` with its padding, output_padding, stride,
+    dilation and groups; its weight `(I, O // groups, *k)` becomes equinox's
+    `(O, I // groups, *k)`, the channels regrouped and the taps flipped.
+
+    Args:
+      module: the torch convolution.
+      precision: passed to the layer (e.g. `jax.lax.Precision.HIGHEST` for
+        float32 parity on accelerators, which otherwise use reduced precision).
+
+    Returns:
+      The layer, to call on unbatched channels-first inputs `(C, *spatial)`
+      (`jax.vmap` it over a batch).
+
+    Raises:
+      TypeError: `module` is not a Conv or ConvTranspose 1d/2d/3d.
+      ValueError: lazy modules whose weights are not initialised yet.
+      ImportError: torch or equinox is not installed.
+
+    Example:
+      >>> import jax, numpy as np, torch, jaxpad.interop
+      >>> conv = torch.nn.Conv2d(3, 8, 3, stride=2, padding=1, padding_mode="reflect")
+      >>> layer = jaxpad.interop.equinox_from_torch(conv)
+      >>> x = torch.randn(2, 3, 9, 9)
+      >>> y = jax.vmap(layer)(x.numpy())
+      >>> y.shape, bool(np.allclose(y, conv(x).detach().numpy(), atol=1e-5))
+      ((2, 8, 5, 5), True)
+      >>> up = torch.nn.ConvTranspose1d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2)
+      >>> x = torch.randn(4, 7)
+      >>> y = jaxpad.interop.equinox_from_torch(up)(x.numpy())
+      >>> y.shape, bool(np.allclose(y, up(x).detach().numpy(), atol=1e-5))
+      ((6, 14), True)
+    """
+    import equinox as eqx
+
+    from . import equinox as jaxpad_eqx
+    from ._layers import equinox_transpose_kernel
+
+    transposed, padding, weight, bias = _torch_conv(module)
+    kwargs = dict(
+        num_spatial_dims=weight.ndim - 2, in_channels=module.in_channels,
+        out_channels=module.out_channels, kernel_size=tuple(module.kernel_size),
+        stride=tuple(module.stride), padding=padding, dilation=tuple(module.dilation),
+        groups=module.groups, use_bias=bias is not None, padding_mode=module.padding_mode,
+        dtype=weight.dtype, precision=precision, key=jax.random.key(0))
+    if transposed:
+        layer = jaxpad_eqx.ConvTranspose(
+            output_padding=tuple(int(p) for p in module.output_padding), **kwargs)
+        weight = equinox_transpose_kernel(weight, module.groups)
+    else:
+        layer = jaxpad_eqx.Conv(**kwargs)
+    # The layer's own initial weights are replaced, the equinox way.
+    if bias is None:
+        return eqx.tree_at(lambda m: m.weight, layer, weight)
+    return eqx.tree_at(lambda m: (m.weight, m.bias), layer,
+                       (weight, bias.reshape(layer.bias.shape)))
 
 
 # torch state-dict leaf -> (flax collection, flax leaf); weights by rank, see below.

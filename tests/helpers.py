@@ -8,6 +8,8 @@ import os
 import jax
 import numpy as np
 import pytest
+from hypothesis import assume
+from hypothesis import strategies as st
 
 # 'default': the fast suite (minutes); 'thorough': every property at its full example count
 # and every grid whole (the sweep CONTRIBUTING.md asks for before a change to numerics);
@@ -134,3 +136,42 @@ cpu_only = pytest.mark.skipif(
     jax.default_backend() != "cpu",
     reason="pins a choice measured on XLA:CPU only; other backends compile differently",
 )
+
+
+# --------------------------------------------------- random PyTorch convolutions (interop)
+
+TORCH_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _torch_pads(padding, k, d):
+    """The (lo, hi) pairs torch pads, from its documented rules."""
+    if padding == "valid":
+        return [(0, 0)] * len(k)
+    if padding == "same":  # torch: total d * (k - 1), the odd pixel on the right
+        return [(di * (ki - 1) // 2, di * (ki - 1) - di * (ki - 1) // 2) for ki, di in zip(k, d)]
+    return [(p, p) for p in padding]
+
+
+@st.composite
+def torch_convs(draw):
+    """A `torch.nn.Conv{1,2,3}d` torch accepts, with seeded weights, and a batched input shape."""
+    rank = draw(st.integers(1, 3))
+    groups = draw(st.integers(1, 3))
+    cin, cout = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    k = [draw(st.integers(1, 4)) for _ in range(rank)]
+    d = [draw(st.integers(1, 3)) for _ in range(rank)]
+    s = [draw(st.integers(1, 3)) for _ in range(rank)]
+    kind = draw(st.sampled_from(["same", "valid", "ints"] if s == [1] * rank else ["ints"]))
+    padding = [draw(st.integers(0, 3)) for _ in range(rank)] if kind == "ints" else kind
+    mode = draw(st.sampled_from(TORCH_MODES))
+    top = 8 if rank < 3 else 6
+    shape = [draw(st.integers(1, top)) for _ in range(rank)]
+    limit = {"reflect": -1, "circular": 0}.get(mode)
+    for i, ki, di, (lo, hi) in zip(shape, k, d, _torch_pads(padding, k, d)):
+        assume(i + lo + hi >= di * (ki - 1) + 1)  # a non-empty output
+        assume(limit is None or max(lo, hi) <= i + limit)  # torch's mode limits
+    torch.manual_seed(draw(st.integers(0, 2**16)))  # reproducible weights
+    conv = getattr(torch.nn, f"Conv{rank}d")(
+        cin, cout, k, stride=s, padding=padding if kind != "ints" else tuple(padding),
+        dilation=d, groups=groups, bias=draw(st.booleans()), padding_mode=mode)
+    return conv, (draw(st.integers(1, 2)), cin, *shape)

@@ -11,9 +11,10 @@ import pytest
 import jaxpad
 from jaxpad import _conv, _conv_transpose, _dilated, _layers, _pad, _padding, _pool
 
-# The submodules; the Flax layers and the PyTorch converters need optional dependencies.
-OPTIONAL = {"jaxpad.linen": ["flax"], "jaxpad.nnx": ["flax"], "jaxpad.interop": ["flax", "torch"],
-            "jaxpad.sharded": []}
+# The submodules; the Flax and Equinox layers and the PyTorch converters need optional
+# dependencies.
+OPTIONAL = {"jaxpad.linen": ["flax"], "jaxpad.nnx": ["flax"], "jaxpad.equinox": ["equinox"],
+            "jaxpad.interop": ["flax", "torch", "equinox"], "jaxpad.sharded": []}
 
 
 def _optional(name):

@@ -9,9 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_close, examples
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
+from helpers import TORCH_MODES, assert_close, examples, torch_convs
+from hypothesis import given, settings
 from reference import SEED_ARTICLE_4X4
 
 torch = pytest.importorskip("torch", reason="torch is not installed: interop not checked")
@@ -27,40 +26,6 @@ from jaxpad.interop import (  # noqa: E402
 )
 
 HIGHEST = jax.lax.Precision.HIGHEST
-TORCH_MODES = ("zeros", "reflect", "replicate", "circular")
-
-
-def _torch_pads(padding, k, d):
-    """The (lo, hi) pairs torch pads, from its documented rules."""
-    if padding == "valid":
-        return [(0, 0)] * len(k)
-    if padding == "same":  # torch: total d * (k - 1), the odd pixel on the right
-        return [(di * (ki - 1) // 2, di * (ki - 1) - di * (ki - 1) // 2) for ki, di in zip(k, d)]
-    return [(p, p) for p in padding]
-
-
-@st.composite
-def torch_convs(draw):
-    rank = draw(st.integers(1, 3))
-    groups = draw(st.integers(1, 3))
-    cin, cout = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
-    k = [draw(st.integers(1, 4)) for _ in range(rank)]
-    d = [draw(st.integers(1, 3)) for _ in range(rank)]
-    s = [draw(st.integers(1, 3)) for _ in range(rank)]
-    kind = draw(st.sampled_from(["same", "valid", "ints"] if s == [1] * rank else ["ints"]))
-    padding = [draw(st.integers(0, 3)) for _ in range(rank)] if kind == "ints" else kind
-    mode = draw(st.sampled_from(TORCH_MODES))
-    top = 8 if rank < 3 else 6
-    shape = [draw(st.integers(1, top)) for _ in range(rank)]
-    limit = {"reflect": -1, "circular": 0}.get(mode)
-    for i, ki, di, (lo, hi) in zip(shape, k, d, _torch_pads(padding, k, d)):
-        assume(i + lo + hi >= di * (ki - 1) + 1)  # a non-empty output
-        assume(limit is None or max(lo, hi) <= i + limit)  # torch's mode limits
-    torch.manual_seed(draw(st.integers(0, 2**16)))  # reproducible weights
-    conv = getattr(torch.nn, f"Conv{rank}d")(
-        cin, cout, k, stride=s, padding=padding if kind != "ints" else tuple(padding),
-        dilation=d, groups=groups, bias=draw(st.booleans()), padding_mode=mode)
-    return conv, (draw(st.integers(1, 2)), cin, *shape)
 
 
 def _last(a):
