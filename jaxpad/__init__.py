@@ -21,7 +21,7 @@ __version__ = "0.1.0"
 
 # The Flax layers import flax and the PyTorch converters use torch: both load on first use
 # (`jaxpad.linen.Conv` after `import jaxpad` works), so `import jaxpad` needs jax alone.
-_SUBMODULES = ("linen", "nnx", "interop", "sharded")
+_SUBMODULES = ("linen", "nnx", "interop", "sharded", "streaming")
 
 
 def __getattr__(name: str):

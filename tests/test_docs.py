@@ -13,7 +13,7 @@ from jaxpad import _conv, _conv_transpose, _dilated, _layers, _pad, _padding, _p
 
 # The submodules; the Flax layers and the PyTorch converters need optional dependencies.
 OPTIONAL = {"jaxpad.linen": ["flax"], "jaxpad.nnx": ["flax"], "jaxpad.interop": ["flax", "torch"],
-            "jaxpad.sharded": []}
+            "jaxpad.sharded": [], "jaxpad.streaming": []}
 
 
 def _optional(name):
