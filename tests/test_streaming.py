@@ -375,3 +375,116 @@ def test_errors(make, error, match):
     state = streaming.init_conv(x, k, **_kw())
     with pytest.raises(error, match=match):
         make(x, k, state)
+
+
+# ----------------------------------------------------------------------------- Flax layers
+
+LAYER_CASES = {
+    # (kernel, strides, dilation, time modes, other axis, groups): a time stride and a
+    # dilation in 2-D with reflect across, and a 1-D strided upsampler.
+    "conv": dict(kernel_size=(3, 3), strides=(2, 1), kernel_dilation=(2, 1),
+                 padding_mode=("replicate", "reflect"), feature_group_count=2),
+    "conv_transpose": dict(kernel_size=(4, 3), strides=(2, 1), kernel_dilation=1,
+                           padding_mode=("zeros", "replicate"), feature_group_count=2),
+}
+
+
+def _offline_padding(kind, c):
+    """The offline layer's padding: causal in time (axis 0), 1 on the other axis."""
+    eff = c["kernel_size"][0] if kind == "conv_transpose" else 2 * (c["kernel_size"][0] - 1) + 1
+    if kind == "conv":
+        return [(eff - 1, 0), (1, 1)]
+    return [(0, eff - c["strides"][0]), (1, 1)]
+
+
+def _perturbed(params):
+    """Parameters as training leaves them: not the initialiser's."""
+    return jax.tree.map(lambda p: p + 0.1 * _rand(p.shape, p.size), params)
+
+
+# flax's ConvTranspose kernel layout in nnx, jaxpad's (transpose_kernel) in linen.
+@pytest.mark.parametrize("kind, extra", [("conv", {}),
+                                         ("conv_transpose", {"transpose_kernel": True})])
+def test_linen_layers_stream_an_offline_checkpoint(kind, extra):
+    pytest.importorskip("flax", reason="flax is not installed: jaxpad.linen not checked")
+    import jaxpad.linen
+
+    c = dict(LAYER_CASES[kind], **extra)
+    offline_cls, stream_cls = {
+        "conv": (jaxpad.linen.Conv, jaxpad.linen.StreamingConv),
+        "conv_transpose": (jaxpad.linen.ConvTranspose, jaxpad.linen.StreamingConvTranspose),
+    }[kind]
+    x = _rand((2, 10, 6, 4), 0)
+    offline = offline_cls(6, padding=_offline_padding(kind, c), **c)
+    stream = stream_cls(6, padding=[(1, 1)], **c)
+    params = offline.init(jax.random.key(0), x)["params"]
+    # The same parameter tree from the same key: checkpoints are interchangeable.
+    jax.tree.map(np.testing.assert_array_equal, stream.init(jax.random.key(0), x)["params"],
+                 params)
+    params = _perturbed(params)
+    expected = offline.apply({"params": params}, x)
+    assert_close(stream.apply({"params": params}, x), expected)
+
+    decoder = stream.clone(decode=True)
+    cache = decoder.init(jax.random.key(0), x[:, :4])["cache"]
+    step = jax.jit(lambda cache, chunk: decoder.apply({"params": params, "cache": cache},
+                                                      chunk, mutable=["cache"]))
+    ys = []
+    for chunk in (x[:, :4], x[:, 4:6], x[:, 6:]):
+        y, mutated = step(cache, chunk)
+        cache = mutated["cache"]
+        ys.append(y)
+    assert_close(jnp.concatenate(ys, 1), expected)
+
+
+@pytest.mark.parametrize("kind", ["conv", "conv_transpose"])
+def test_nnx_layers_stream_an_offline_checkpoint(kind):
+    pytest.importorskip("flax", reason="flax is not installed: jaxpad.nnx not checked")
+    from flax import nnx
+
+    import jaxpad.nnx
+
+    c = LAYER_CASES[kind]
+    offline_cls, stream_cls = {
+        "conv": (jaxpad.nnx.Conv, jaxpad.nnx.StreamingConv),
+        "conv_transpose": (jaxpad.nnx.ConvTranspose, jaxpad.nnx.StreamingConvTranspose),
+    }[kind]
+    kernel_size, strides = c["kernel_size"], c["strides"]
+    rest = {k: v for k, v in c.items() if k not in ("kernel_size", "strides")}
+    offline = offline_cls(4, 6, kernel_size, strides, padding=_offline_padding(kind, c), **rest,
+                          rngs=nnx.Rngs(0))
+    stream = stream_cls(4, 6, kernel_size, strides, padding=[(1, 1)], **rest, rngs=nnx.Rngs(0))
+    jax.tree.map(np.testing.assert_array_equal, nnx.state(stream, nnx.Param),
+                 nnx.state(offline, nnx.Param))
+    nnx.update(offline, _perturbed(nnx.state(offline, nnx.Param)))
+    nnx.update(stream, nnx.state(offline, nnx.Param))  # the offline checkpoint, unchanged
+    x = _rand((2, 9, 6, 4), 0)  # the last chunk, 3 frames, ends a stream of stride 2
+    expected = offline(x)
+    assert_close(stream(x), expected)
+
+    if kind == "conv":
+        stream.init_cache(x.shape)  # else the first decode call makes it
+    step = nnx.jit(lambda layer, chunk: layer(chunk, decode=True))
+    for _ in range(2):
+        ys = [step(stream, chunk) for chunk in (x[:, :4], x[:, 4:6], x[:, 6:])]
+        assert isinstance(stream.cache, nnx.Cache)
+        assert_close(jnp.concatenate(ys, 1), expected)
+        stream.reset_cache()  # a second stream
+
+
+def test_nnx_layer_errors():
+    pytest.importorskip("flax", reason="flax is not installed: jaxpad.nnx not checked")
+    from flax import nnx
+
+    import jaxpad.nnx
+
+    with pytest.raises(ValueError, match=r"`padding_mode` of the time axis \(0\) cannot be "
+                                         r"'circular'"):
+        jaxpad.nnx.StreamingConv(2, 2, 3, padding_mode="circular", rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match=r"`feature_group_count` must divide `in_features`"):
+        jaxpad.nnx.StreamingConvTranspose(3, 4, 3, feature_group_count=2, rngs=nnx.Rngs(0))
+    layer = jaxpad.nnx.StreamingConv(2, 2, (3, 3), strides=2, rngs=nnx.Rngs(0))
+    layer(jnp.ones((1, 4, 4, 2)), decode=True)  # makes the cache
+    with pytest.raises(ValueError, match=r"`x` has shape \(1, 4, 5, 2\) but the state was made "
+                                         r"for chunks of shape \(1, \*, 4, 2\)"):
+        layer(jnp.ones((1, 4, 5, 2)), decode=True)
