@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 # The Flax and Equinox layers import flax and equinox and the PyTorch converters use torch:
 # all load on first use (`jaxpad.linen.Conv` after `import jaxpad` works), so
 # `import jaxpad` needs jax alone.
-_SUBMODULES = ("linen", "nnx", "equinox", "interop", "sharded")
+_SUBMODULES = ("linen", "nnx", "equinox", "interop", "sharded", "streaming")
 
 
 def __getattr__(name: str):

@@ -11,8 +11,10 @@ hold no padding math of their own. `jaxpad.equinox` validates through
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import jax
@@ -610,3 +612,161 @@ def torch_alias(pad_cls: type, family: str, rank: int, api: str) -> Callable[...
 def torch_aliases(pad_cls: type, family: str, api: str) -> tuple[Callable[..., Any], ...]:
     """The 1d, 2d and 3d aliases of one PyTorch family."""
     return tuple(torch_alias(pad_cls, family, rank, api) for rank in (1, 2, 3))
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamingConfig:
+    """A streaming layer's hyperparameters, checked: `jaxpad.streaming`'s keywords (static)."""
+
+    transpose: bool
+    kernel_size: tuple[int, ...]
+    groups: int
+    transpose_kernel: bool
+    keywords: tuple[tuple[str, Any], ...]
+
+
+def streaming_config(
+    *,
+    transpose: bool,
+    features: int,
+    kernel_size: int | Sequence[int],
+    strides: Any = 1,
+    padding: Any = "SAME",
+    padding_mode: Any = "zeros",
+    kernel_dilation: Any = 1,
+    feature_group_count: int = 1,
+    time_axis: int = 0,
+    transpose_kernel: bool = False,
+    precision: Any = None,
+    preferred_element_type: Any = None,
+    in_features: int | None = None,
+    features_name: str = "features",
+    **conv_only: Any,
+) -> StreamingConfig:
+    """Checks a streaming layer's hyperparameters and returns them as `StreamingConfig`.
+
+    `padding` is the spec of the spatial axes other than `time_axis` (flax's
+    'SAME'/'VALID' or any `jaxpad.streaming` spec); the time axis is causal.
+    With `in_features` known (nnx), every check of `jaxpad.streaming` runs now,
+    on a stand-in input.
+
+    Args:
+      transpose: a transposed convolution (ConvTranspose's parameters).
+      features: the output channels (`features` in linen, `out_features` in nnx).
+      kernel_size: an int (1-D, as in flax) or one int per spatial axis.
+      strides: None, an int or one per spatial axis.
+      padding: the other axes' spec.
+      padding_mode: a mode, or one per spatial axis.
+      kernel_dilation: None, an int or one per spatial axis.
+      feature_group_count: the number of groups.
+      time_axis: the streamed spatial axis.
+      transpose_kernel: flax's ConvTranspose kernel layout switch.
+      precision: passed to `lax.conv_general_dilated`.
+      preferred_element_type: passed to `lax.conv_general_dilated`.
+      in_features: the input channels when known (nnx: at construction).
+      features_name: how the output channels are called in messages.
+      **conv_only: `padding_value` and `oversize` (not for `transpose`).
+
+    Returns:
+      The checked `StreamingConfig`.
+
+    Raises:
+      ValueError: naming the argument, for anything `jaxpad.streaming` refuses.
+      TypeError: non-integer sizes or a non-bool `transpose_kernel`.
+
+    Example:
+      >>> from jaxpad._layers import streaming_config
+      >>> dict(streaming_config(transpose=False, features=8, kernel_size=(3, 3),
+      ...                       in_features=4).keywords)["padding"]
+      'SAME'
+    """
+    features = _positive(features, features_name)
+    sizes = _kernel_size(kernel_size)
+    n = len(sizes)
+    groups = _positive(feature_group_count, "feature_group_count")
+    check_divides(groups, features, features_name)
+    if not isinstance(transpose_kernel, bool):
+        raise TypeError(f"`transpose_kernel` must be a bool; got {transpose_kernel!r}.")
+    if conv_only.get("oversize", "error") not in OVERSIZE:
+        raise ValueError(f"`oversize` must be 'error' or 'repeat'; got {conv_only['oversize']!r}.")
+    padding = tuple(padding) if isinstance(padding, list) else padding
+    keywords = dict(
+        stride=_per_axis(strides, n, "strides"), padding=padding,
+        padding_mode=canonical_modes(padding_mode, n, "padding_mode"),
+        dilation=_per_axis(kernel_dilation, n, "kernel_dilation"), groups=groups,
+        time_axis=time_axis, precision=precision, preferred_element_type=preferred_element_type,
+        **conv_only)
+    config = StreamingConfig(transpose, sizes, groups, transpose_kernel,
+                             tuple(sorted(keywords.items())))
+    if in_features is not None:
+        in_features = _positive(in_features, "in_features")
+        check_divides(groups, in_features, "in_features")
+        # Sizes that fit any pad of these kernels, so that only the configuration is checked.
+        shape = (1, *(d * k + 1 for d, k in zip(keywords["dilation"], sizes)), in_features)
+        kernel = (kernel_shape_transpose if transpose else kernel_shape)(
+            config, in_features, features)
+        streaming_init(config, jax.ShapeDtypeStruct(shape, jnp.float32),
+                       jax.ShapeDtypeStruct(kernel, jnp.float32))
+    return config
+
+
+def _streaming_kernel(config: StreamingConfig, kernel: jax.Array) -> jax.Array:
+    """The kernel in `jaxpad.streaming`'s layout (flax's ConvTranspose kernel flipped, swapped)."""
+    if config.transpose and not config.transpose_kernel:
+        return jnp.swapaxes(jnp.flip(kernel, tuple(range(len(config.kernel_size)))), -1, -2)
+    return kernel
+
+
+def streaming_init(config: StreamingConfig, x: Any, kernel: Any) -> Any:
+    """The state before the first chunk of channels-last `x` `(*batch, *spatial, C)`.
+
+    `x` and `kernel` may be arrays or `jax.ShapeDtypeStruct`s; the batch axes are
+    flattened into one, as the layers' calls flatten them.
+    """
+    from . import streaming
+
+    nsp = len(config.kernel_size)
+    input_features(x, nsp)
+    flat = (math.prod(x.shape[: len(x.shape) - nsp - 1]), *x.shape[len(x.shape) - nsp - 1:])
+    kernel = jax.eval_shape(partial(_streaming_kernel, config), kernel)
+    init = streaming.init_conv_transpose if config.transpose else streaming.init_conv
+    return init(jax.ShapeDtypeStruct(flat, x.dtype), kernel, **dict(config.keywords))
+
+
+def streaming_apply(
+    config: StreamingConfig,
+    x: jax.Array,
+    kernel: jax.Array,
+    bias: jax.Array | None,
+    state: Any = None,
+) -> tuple[jax.Array, Any]:
+    """The streaming layers' forward pass on channels-last `x`, `(*batch, *spatial, C)`.
+
+    Without `state`, the whole sequence (`causal_conv` / `causal_conv_transpose`);
+    with it, one chunk, returning the next state. The batch axes are flattened
+    into one around the call, as `conv_apply` does.
+    """
+    from . import streaming
+
+    kernel = _streaming_kernel(config, kernel)
+    kw = dict(config.keywords)
+    out = {}
+
+    def f(x):
+        if state is None:
+            full = streaming.causal_conv_transpose if config.transpose else streaming.causal_conv
+            return full(x, kernel, bias, **kw)
+        chunk = streaming.conv_transpose if config.transpose else streaming.conv
+        y, out["state"] = chunk(x, kernel, state, bias, **kw)
+        return y
+
+    return _spatial_call(jnp.asarray(x), len(config.kernel_size), f), out.get("state")
+
+
+def streaming_restart(state: Any) -> Any:
+    """A fresh state of the same stream: zeros, not started (nor ended)."""
+    from . import streaming
+
+    fresh = jax.tree.map(jnp.zeros_like, state)
+    return dataclasses.replace(fresh, ended=None) if isinstance(fresh, streaming.ConvState) \
+        else fresh

@@ -29,6 +29,9 @@ from ._layers import (
     kernel_shape_transpose,
     pad_apply,
     pad_config,
+    streaming_apply,
+    streaming_config,
+    streaming_init,
     torch_aliases,
 )
 
@@ -48,6 +51,8 @@ __all__ = [
     "ReplicationPad1d",
     "ReplicationPad2d",
     "ReplicationPad3d",
+    "StreamingConv",
+    "StreamingConvTranspose",
     "ZeroPad1d",
     "ZeroPad2d",
     "ZeroPad3d",
@@ -325,3 +330,238 @@ ReflectionPad1d, ReflectionPad2d, ReflectionPad3d = torch_aliases(Pad, "Reflecti
 ReplicationPad1d, ReplicationPad2d, ReplicationPad3d = torch_aliases(
     Pad, "ReplicationPad", "linen")
 CircularPad1d, CircularPad2d, CircularPad3d = torch_aliases(Pad, "CircularPad", "linen")
+
+
+def _streaming_params(module: nn.Module, shape: tuple[int, ...], inputs: jax.Array):
+    """The kernel and bias parameters of a streaming layer, as its offline layer creates them,
+    and the operands promoted to the module's dtype."""
+    check_mask(module.mask, shape)
+    kernel = module.param("kernel", module.kernel_init, shape, module.param_dtype)
+    if module.mask is not None:
+        kernel *= module.mask
+    bias = (module.param("bias", module.bias_init, (module.features,), module.param_dtype)
+            if module.use_bias else None)
+    return module.promote_dtype(inputs, kernel, bias, dtype=module.dtype)
+
+
+def _streaming_call(module: nn.Module, config, inputs, kernel, bias) -> jax.Array:
+    """The whole sequence, or with `decode` one chunk through the 'cache' collection.
+
+    As flax's decoding caches: the call that creates the cache (`init`) leaves it
+    fresh and returns the whole-sequence output of its input.
+    """
+    if not module.decode:
+        return streaming_apply(config, inputs, kernel, bias)[0]
+    ready = module.has_variable("cache", "state")
+    cache = module.variable("cache", "state", streaming_init, config, inputs, kernel)
+    if not ready:
+        return streaming_apply(config, inputs, kernel, bias)[0]
+    y, cache.value = streaming_apply(config, inputs, kernel, bias, cache.value)
+    return y
+
+
+class StreamingConv(nn.Module):
+    """A causal `Conv` along `time_axis` that runs on a whole sequence or chunk by chunk.
+
+    Its parameters are exactly those of `jaxpad.linen.Conv` ('kernel'
+    `(*kernel_size, in // groups, features)` and 'bias' `(features,)`, the same
+    initialisers), so an offline checkpoint streams unchanged. With
+    `decode=False` the call is `jaxpad.streaming.causal_conv`: `jaxpad.conv`
+    with the time axis padded `(kernel_dilation * (k - 1), 0)` in its
+    `padding_mode` and the other axes by `padding`; an offline `Conv` with those
+    pads gives the same numbers. With `decode=True` each call takes the next
+    chunk and carries the history in the `'cache'` collection, as flax's
+    decoding caches do: `init` creates it fresh, `apply(..., mutable=['cache'])`
+    updates it, and the chunks' outputs concatenate to the whole sequence's.
+    Chunks hold a multiple of the time stride (the last may be shorter); see
+    `jaxpad.streaming.conv`.
+
+    Attributes:
+      features: the number of output channels.
+      kernel_size: an int (a 1-D kernel, as in flax) or one int per spatial axis.
+      strides: an int or one per spatial axis (None means 1).
+      padding: the spec of the spatial axes other than the time axis: 'SAME',
+        'VALID', any `jaxpad.resolve_padding` string, an int, or one int or
+        `(lo, hi)` pair per other axis.
+      kernel_dilation: an int or one per spatial axis.
+      feature_group_count: groups; must divide the input channels and `features`.
+      use_bias: whether to add a bias.
+      mask: optional array of the kernel's shape, multiplied into the kernel.
+      dtype: the computation dtype (default: promoted from inputs and params).
+      param_dtype: the parameters' dtype.
+      precision: passed to `lax.conv_general_dilated`.
+      kernel_init: the kernel initialiser (flax's default, LeCun normal).
+      bias_init: the bias initialiser (zeros).
+      promote_dtype: flax's dtype promotion function.
+      padding_mode: a mode, or one per spatial axis; on the time axis 'zeros',
+        'constant', 'replicate', 'reflect' or 'symmetric' (not 'circular').
+      padding_value: the fill of 'constant' axes.
+      oversize: as in `jaxpad.conv`, for the other axes.
+      preferred_element_type: passed to `lax.conv_general_dilated`.
+      time_axis: the index of the streamed spatial axis.
+      decode: stream chunk by chunk through the 'cache' collection.
+
+    Raises:
+      ValueError: at the first call, naming the argument, for anything
+        `jaxpad.streaming.conv` refuses (in decode mode also a chunk that does
+        not fit the cache).
+      TypeError: non-integer sizes, at the first call.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxpad.linen
+      >>> x = jax.random.normal(jax.random.key(0), (1, 12, 2))      # (N, T, C)
+      >>> offline = jaxpad.linen.StreamingConv(4, 3, kernel_dilation=2)
+      >>> params = offline.init(jax.random.key(1), x)["params"]
+      >>> stream = offline.clone(decode=True)
+      >>> cache = stream.init(jax.random.key(1), x[:, :4])["cache"]
+      >>> ys = []
+      >>> for chunk in (x[:, :4], x[:, 4:8], x[:, 8:]):
+      ...     y, mutated = stream.apply({"params": params, "cache": cache}, chunk,
+      ...                               mutable=["cache"])
+      ...     ys.append(y)
+      ...     cache = mutated["cache"]
+      >>> bool(jnp.allclose(jnp.concatenate(ys, 1), offline.apply({"params": params}, x),
+      ...                   atol=1e-6))
+      True
+    """
+
+    features: int
+    kernel_size: int | Sequence[int]
+    strides: None | int | Sequence[int] = 1
+    padding: Any = "SAME"
+    kernel_dilation: None | int | Sequence[int] = 1
+    feature_group_count: int = 1
+    use_bias: bool = True
+    mask: jax.Array | None = None
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+    precision: Any = None
+    kernel_init: Any = default_kernel_init
+    bias_init: Any = nn.initializers.zeros_init()
+    promote_dtype: Any = promote_dtype
+    padding_mode: str | Sequence[str] = "zeros"
+    padding_value: float = 0.0
+    oversize: str = "error"
+    preferred_element_type: Any = None
+    time_axis: int = 0
+    decode: bool = False
+
+    @nn.compact
+    def __call__(self, inputs: jax.Array) -> jax.Array:
+        """Convolves channels-last `inputs`, `(*batch, *spatial, in_features)`, causally in time.
+
+        Args:
+          inputs: the whole sequence, or with `decode` the next chunk; any number
+            of leading batch axes (none: unbatched).
+
+        Returns:
+          `(*batch, *out_spatial, features)`.
+        """
+        config = streaming_config(
+            transpose=False, features=self.features, kernel_size=self.kernel_size,
+            strides=self.strides, padding=self.padding, padding_mode=self.padding_mode,
+            kernel_dilation=self.kernel_dilation, feature_group_count=self.feature_group_count,
+            time_axis=self.time_axis, precision=self.precision,
+            preferred_element_type=self.preferred_element_type,
+            padding_value=self.padding_value, oversize=self.oversize)
+        shape = kernel_shape(config, input_features(inputs, len(config.kernel_size)),
+                             self.features)
+        inputs, kernel, bias = _streaming_params(self, shape, inputs)
+        return _streaming_call(self, config, inputs, kernel, bias)
+
+
+class StreamingConvTranspose(nn.Module):
+    """A causal `ConvTranspose` along `time_axis`, on a whole sequence or chunk by chunk.
+
+    Its parameters are exactly those of `jaxpad.linen.ConvTranspose` ('kernel'
+    `(*kernel_size, in, features // groups)`, or with `transpose_kernel=True`
+    `(*kernel_size, features // groups, in)`, and 'bias' `(features,)`), so an
+    offline checkpoint streams unchanged. With `decode=False` the call is
+    `jaxpad.streaming.causal_conv_transpose`: the time axis cropped causally,
+    `(0, eff - stride)`, `T * stride` outputs (as EnCodec's causal decoder), the
+    other axes cropped by `padding`. With `decode=True` each chunk of `n` frames
+    gives its `n * stride` outputs and carries the overlap in the `'cache'`
+    collection (see `StreamingConv`).
+
+    Attributes:
+      features: the number of output channels.
+      kernel_size: an int (1-D) or one int per spatial axis.
+      strides: an int or one per spatial axis (None means 1).
+      padding: the crop of the spatial axes other than the time axis: 'SAME',
+        'VALID', 'same', 'valid', an int, or one int or `(lo, hi)` pair per
+        other axis.
+      kernel_dilation: an int or one per spatial axis.
+      use_bias: whether to add a bias.
+      mask: optional array of the kernel's shape, multiplied into the kernel.
+      dtype: the computation dtype (default: promoted from inputs and params).
+      param_dtype: the parameters' dtype.
+      precision: passed to `lax.conv_general_dilated`.
+      kernel_init: the kernel initialiser (flax's default, LeCun normal).
+      bias_init: the bias initialiser (zeros).
+      transpose_kernel: flax's kernel layout switch, see above.
+      promote_dtype: flax's dtype promotion function.
+      preferred_element_type: passed to `lax.conv_general_dilated`.
+      padding_mode: a `jaxpad.conv_transpose` mode, or one per spatial axis
+        (not 'circular' on the time axis).
+      feature_group_count: groups; must divide the input channels and `features`.
+      time_axis: the index of the streamed spatial axis.
+      decode: stream chunk by chunk through the 'cache' collection.
+
+    Raises:
+      ValueError: at the first call, naming the argument, for anything
+        `jaxpad.streaming.conv_transpose` refuses.
+      TypeError: non-integer sizes, at the first call.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxpad.linen
+      >>> x = jax.random.normal(jax.random.key(0), (1, 6, 4))       # (N, T, C)
+      >>> up = jaxpad.linen.StreamingConvTranspose(2, 4, strides=2, decode=True)
+      >>> variables = up.init(jax.random.key(1), x[:, :2])
+      >>> y1, mutated = up.apply(variables, x[:, :2], mutable=["cache"])
+      >>> y2, _ = up.apply({**variables, **mutated}, x[:, 2:], mutable=["cache"])
+      >>> full = up.clone(decode=False).apply(variables, x)
+      >>> full.shape, bool(jnp.allclose(jnp.concatenate([y1, y2], 1), full, atol=1e-6))
+      ((1, 12, 2), True)
+    """
+
+    features: int
+    kernel_size: int | Sequence[int]
+    strides: None | int | Sequence[int] = None
+    padding: Any = "SAME"
+    kernel_dilation: None | int | Sequence[int] = None
+    use_bias: bool = True
+    mask: jax.Array | None = None
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+    precision: Any = None
+    kernel_init: Any = default_kernel_init
+    bias_init: Any = nn.initializers.zeros_init()
+    transpose_kernel: bool = False
+    promote_dtype: Any = promote_dtype
+    preferred_element_type: Any = None
+    padding_mode: str | Sequence[str] = "zeros"
+    feature_group_count: int = 1
+    time_axis: int = 0
+    decode: bool = False
+
+    @nn.compact
+    def __call__(self, inputs: jax.Array) -> jax.Array:
+        """Transposed-convolves channels-last `inputs`, `(*batch, *spatial, in_features)`.
+
+        Args:
+          inputs: the whole sequence, or with `decode` the next chunk; any number
+            of leading batch axes (none: unbatched).
+
+        Returns:
+          `(*batch, *out_spatial, features)`, `stride` times as many frames.
+        """
+        config = streaming_config(
+            transpose=True, features=self.features, kernel_size=self.kernel_size,
+            strides=self.strides, padding=self.padding, padding_mode=self.padding_mode,
+            kernel_dilation=self.kernel_dilation, feature_group_count=self.feature_group_count,
+            time_axis=self.time_axis, transpose_kernel=self.transpose_kernel,
+            precision=self.precision, preferred_element_type=self.preferred_element_type)
+        shape = kernel_shape_transpose(
+            config, input_features(inputs, len(config.kernel_size)), self.features)
+        inputs, kernel, bias = _streaming_params(self, shape, inputs)
+        return _streaming_call(self, config, inputs, kernel, bias)

@@ -22,6 +22,7 @@ from flax.nnx.nn.linear import default_bias_init, default_kernel_init
 from ._layers import (
     ConvConfig,
     ConvTransposeConfig,
+    StreamingConfig,
     check_mask,
     conv_apply,
     conv_config,
@@ -31,6 +32,10 @@ from ._layers import (
     kernel_shape_transpose,
     pad_apply,
     pad_config,
+    streaming_apply,
+    streaming_config,
+    streaming_init,
+    streaming_restart,
     torch_aliases,
 )
 
@@ -53,6 +58,8 @@ __all__ = [
     "ReplicationPad1d",
     "ReplicationPad2d",
     "ReplicationPad3d",
+    "StreamingConv",
+    "StreamingConvTranspose",
     "ZeroPad1d",
     "ZeroPad2d",
     "ZeroPad3d",
@@ -393,3 +400,294 @@ ReflectionPad1d, ReflectionPad2d, ReflectionPad3d = torch_aliases(Pad, "Reflecti
 ReplicationPad1d, ReplicationPad2d, ReplicationPad3d = torch_aliases(
     Pad, "ReplicationPad", "nnx")
 CircularPad1d, CircularPad2d, CircularPad3d = torch_aliases(Pad, "CircularPad", "nnx")
+
+
+class _Streaming(nnx.Module):
+    """What the streaming layers share: the whole-sequence call, the cache and the chunk call."""
+
+    def _streaming(self) -> StreamingConfig:
+        # Rebuilt on every call (static, at trace time), so edited attributes take effect.
+        kw = {} if self._transpose else dict(padding_value=self.padding_value,
+                                             oversize=self.oversize)
+        return streaming_config(
+            transpose=self._transpose, features=self.out_features,
+            kernel_size=self.kernel_size, strides=self.strides, padding=self.padding,
+            padding_mode=self.padding_mode, kernel_dilation=self.kernel_dilation,
+            feature_group_count=self.feature_group_count, time_axis=self.time_axis,
+            transpose_kernel=getattr(self, "transpose_kernel", False),
+            precision=self.precision, preferred_element_type=self.preferred_element_type,
+            in_features=self.in_features, features_name="out_features", **kw)
+
+    def init_cache(self, input_shape: Sequence[int], dtype: Any = jnp.float32) -> None:
+        """Makes a fresh cache for chunks of `input_shape` (any number of frames) and `dtype`.
+
+        Optional: the first decode call makes one from its chunk. Made here, the
+        cache exists before `nnx.jit` or `nnx.scan` first see the layer.
+
+        Args:
+          input_shape: a chunk's shape, `(*batch, *spatial, in_features)`; only
+            its batch, other spatial sizes and channels matter.
+          dtype: the chunks' dtype.
+
+        Raises:
+          ValueError: what `jaxpad.streaming` refuses for such chunks.
+        """
+        x, kernel = jax.eval_shape(lambda x: _operands(self, x)[:2],
+                                   jax.ShapeDtypeStruct(tuple(input_shape), dtype))
+        self.cache = nnx.Cache(streaming_init(self._streaming(), x, kernel))
+
+    def reset_cache(self) -> None:
+        """Starts a new stream: the next decode call is a first chunk again (same shapes)."""
+        if self.cache is not None:
+            self.cache.set_value(streaming_restart(self.cache.get_value()))
+
+    def __call__(self, inputs: jax.Array, *, decode: bool | None = None) -> jax.Array:
+        """The whole sequence, or with `decode` the next chunk (through `cache`, made at the
+        first decode call unless `init_cache` made it).
+
+        Args:
+          inputs: channels-last `(*batch, *spatial, in_features)`, any number of
+            leading batch axes (none: unbatched).
+          decode: overrides the `decode` attribute.
+
+        Returns:
+          `(*batch, *out_spatial, out_features)`.
+        """
+        config = self._streaming()
+        inputs, kernel, bias = _operands(self, inputs)
+        if not (self.decode if decode is None else decode):
+            return streaming_apply(config, inputs, kernel, bias)[0]
+        if self.cache is None:
+            self.cache = nnx.Cache(streaming_init(config, inputs, kernel))
+        y, state = streaming_apply(config, inputs, kernel, bias, self.cache.get_value())
+        self.cache.set_value(state)
+        return y
+
+
+class StreamingConv(_Streaming):
+    """A causal `Conv` along `time_axis` that runs on a whole sequence or chunk by chunk.
+
+    Its parameters are exactly those of `jaxpad.nnx.Conv` (`kernel`
+    `(*kernel_size, in_features // groups, out_features)` and `bias`, drawn
+    from `rngs` in the same order), so an offline checkpoint streams unchanged
+    (`nnx.update(streaming, nnx.state(offline, nnx.Param))`). With
+    `decode=False` the call is `jaxpad.streaming.causal_conv`: the time axis
+    padded `(kernel_dilation * (k - 1), 0)` in its `padding_mode`, the other
+    axes by `padding`. With `decode=True` each call takes the next chunk and
+    keeps the history in `cache`, an `nnx.Cache` (as flax's decoding caches),
+    made by the first decode call or by `init_cache`; `reset_cache` starts a new
+    stream. The chunks' outputs concatenate to the whole sequence's. Chunks
+    hold a multiple of the time stride (the last may be shorter); see
+    `jaxpad.streaming.conv`.
+
+    Args:
+      in_features: the number of input channels.
+      out_features: the number of output channels.
+      kernel_size: an int (a 1-D kernel, as in flax) or one int per spatial axis.
+      strides: an int or one per spatial axis (None means 1).
+      padding: the spec of the spatial axes other than the time axis: 'SAME',
+        'VALID', any `jaxpad.resolve_padding` string, an int, or one int or
+        `(lo, hi)` pair per other axis.
+      padding_mode: a mode, or one per spatial axis; on the time axis 'zeros',
+        'constant', 'replicate', 'reflect' or 'symmetric' (not 'circular').
+      padding_value: the fill of 'constant' axes.
+      oversize: as in `jaxpad.conv`, for the other axes.
+      kernel_dilation: an int or one per spatial axis.
+      feature_group_count: groups; must divide `in_features` and `out_features`.
+      use_bias: whether to add a bias.
+      mask: optional array of the kernel's shape, multiplied into the kernel.
+      dtype: the computation dtype (default: promoted from inputs and params).
+      param_dtype: the parameters' dtype.
+      precision: passed to `lax.conv_general_dilated`.
+      kernel_init: the kernel initialiser (flax's default).
+      bias_init: the bias initialiser (flax's default, zeros).
+      promote_dtype: flax's dtype promotion function.
+      preferred_element_type: passed to `lax.conv_general_dilated`.
+      time_axis: the index of the streamed spatial axis.
+      decode: stream chunk by chunk (a call's `decode` argument overrides it).
+      rngs: the `nnx.Rngs` the parameters are drawn from.
+      kernel_metadata: metadata of the kernel `nnx.Param`.
+      bias_metadata: metadata of the bias `nnx.Param`.
+
+    Raises:
+      ValueError: at construction, naming the argument, for anything
+        `jaxpad.streaming.conv` refuses; at a decode call, a chunk that does not
+        fit the cache.
+      TypeError: non-integer sizes.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxpad.nnx
+      >>> from flax import nnx
+      >>> layer = jaxpad.nnx.StreamingConv(2, 4, 3, padding_mode="replicate",
+      ...                                  rngs=nnx.Rngs(0))
+      >>> x = jax.random.normal(jax.random.key(0), (1, 12, 2))      # (N, T, C)
+      >>> full = layer(x)
+      >>> ys = [layer(x[:, i:i + 3], decode=True) for i in range(0, 12, 3)]
+      >>> bool(jnp.allclose(jnp.concatenate(ys, 1), full, atol=1e-6))
+      True
+    """
+
+    _transpose = False
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        kernel_size: int | Sequence[int],
+        strides: None | int | Sequence[int] = 1,
+        *,
+        padding: Any = "SAME",
+        padding_mode: str | Sequence[str] = "zeros",
+        padding_value: float = 0.0,
+        oversize: str = "error",
+        kernel_dilation: None | int | Sequence[int] = 1,
+        feature_group_count: int = 1,
+        use_bias: bool = True,
+        mask: jax.Array | None = None,
+        dtype: Any = None,
+        param_dtype: Any = jnp.float32,
+        precision: Any = None,
+        kernel_init: Any = default_kernel_init,
+        bias_init: Any = default_bias_init,
+        promote_dtype: Any = promote_dtype,
+        preferred_element_type: Any = None,
+        time_axis: int = 0,
+        decode: bool = False,
+        rngs: nnx.Rngs,
+        kernel_metadata: Mapping[str, Any] = MappingProxyType({}),
+        bias_metadata: Mapping[str, Any] = MappingProxyType({}),
+    ):
+        self.in_features = in_features
+        self.out_features = out_features
+        self.strides = strides
+        self.padding = padding
+        self.padding_mode = padding_mode
+        self.padding_value = padding_value
+        self.oversize = oversize
+        self.kernel_dilation = kernel_dilation
+        self.feature_group_count = feature_group_count
+        self.time_axis = time_axis
+        self.decode = decode
+        self.kernel_size = kernel_size
+        self.precision = precision
+        self.preferred_element_type = preferred_element_type
+        config = self._streaming()
+        self.kernel_size = config.kernel_size
+        _init_params(
+            self, kernel_shape(config, in_features, out_features),
+            use_bias=use_bias, mask=mask, dtype=dtype, param_dtype=param_dtype,
+            precision=precision, kernel_init=kernel_init, bias_init=bias_init,
+            promote_dtype=promote_dtype, preferred_element_type=preferred_element_type,
+            rngs=rngs, kernel_metadata=kernel_metadata, bias_metadata=bias_metadata)
+        self.cache = _data(None)
+
+
+class StreamingConvTranspose(_Streaming):
+    """A causal `ConvTranspose` along `time_axis`, on a whole sequence or chunk by chunk.
+
+    Its parameters are exactly those of `jaxpad.nnx.ConvTranspose` (`kernel`
+    `(*kernel_size, in_features, out_features // groups)`, or with
+    `transpose_kernel=True` `(*kernel_size, out_features // groups,
+    in_features)`, and `bias`, drawn in the same order), so an offline
+    checkpoint streams unchanged. With `decode=False` the call is
+    `jaxpad.streaming.causal_conv_transpose`: the time axis cropped causally,
+    `(0, eff - stride)`, `T * stride` outputs (as EnCodec's causal decoder).
+    With `decode=True` each chunk of `n` frames gives its `n * stride` outputs
+    and the overlap is kept in `cache` (see `StreamingConv`).
+
+    Args:
+      in_features: the number of input channels.
+      out_features: the number of output channels.
+      kernel_size: an int (1-D) or one int per spatial axis.
+      strides: an int or one per spatial axis (None means 1).
+      padding: the crop of the spatial axes other than the time axis: 'SAME',
+        'VALID', 'same', 'valid', an int, or one int or `(lo, hi)` pair per
+        other axis.
+      kernel_dilation: an int or one per spatial axis.
+      use_bias: whether to add a bias.
+      mask: optional array of the kernel's shape, multiplied into the kernel.
+      dtype: the computation dtype (default: promoted from inputs and params).
+      param_dtype: the parameters' dtype.
+      precision: passed to `lax.conv_general_dilated`.
+      kernel_init: the kernel initialiser (flax's default).
+      bias_init: the bias initialiser (flax's default, zeros).
+      transpose_kernel: flax's kernel layout switch, see above.
+      promote_dtype: flax's dtype promotion function.
+      preferred_element_type: passed to `lax.conv_general_dilated`.
+      padding_mode: a `jaxpad.conv_transpose` mode, or one per spatial axis
+        (not 'circular' on the time axis).
+      feature_group_count: groups; must divide `in_features` and `out_features`.
+      time_axis: the index of the streamed spatial axis.
+      decode: stream chunk by chunk (a call's `decode` argument overrides it).
+      rngs: the `nnx.Rngs` the parameters are drawn from.
+      kernel_metadata: metadata of the kernel `nnx.Param`.
+      bias_metadata: metadata of the bias `nnx.Param`.
+
+    Raises:
+      ValueError: at construction, naming the argument, for anything
+        `jaxpad.streaming.conv_transpose` refuses; at a decode call, a chunk
+        that does not fit the cache.
+      TypeError: non-integer sizes.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxpad.nnx
+      >>> from flax import nnx
+      >>> up = jaxpad.nnx.StreamingConvTranspose(4, 2, 5, strides=2, rngs=nnx.Rngs(0))
+      >>> x = jax.random.normal(jax.random.key(0), (1, 6, 4))       # (N, T, C)
+      >>> up.init_cache(x.shape)
+      >>> y = jnp.concatenate([up(x[:, :1], decode=True), up(x[:, 1:], decode=True)], 1)
+      >>> y.shape, bool(jnp.allclose(y, up(x), atol=1e-6))
+      ((1, 12, 2), True)
+    """
+
+    _transpose = True
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        kernel_size: int | Sequence[int],
+        strides: None | int | Sequence[int] = None,
+        *,
+        padding: Any = "SAME",
+        kernel_dilation: None | int | Sequence[int] = None,
+        use_bias: bool = True,
+        mask: jax.Array | None = None,
+        dtype: Any = None,
+        param_dtype: Any = jnp.float32,
+        precision: Any = None,
+        kernel_init: Any = default_kernel_init,
+        bias_init: Any = default_bias_init,
+        transpose_kernel: bool = False,
+        promote_dtype: Any = promote_dtype,
+        preferred_element_type: Any = None,
+        padding_mode: str | Sequence[str] = "zeros",
+        feature_group_count: int = 1,
+        time_axis: int = 0,
+        decode: bool = False,
+        rngs: nnx.Rngs,
+        kernel_metadata: Mapping[str, Any] = MappingProxyType({}),
+        bias_metadata: Mapping[str, Any] = MappingProxyType({}),
+    ):
+        self.in_features = in_features
+        self.out_features = out_features
+        self.strides = strides
+        self.padding = padding
+        self.padding_mode = padding_mode
+        self.kernel_dilation = kernel_dilation
+        self.feature_group_count = feature_group_count
+        self.transpose_kernel = transpose_kernel
+        self.time_axis = time_axis
+        self.decode = decode
+        self.kernel_size = kernel_size
+        self.precision = precision
+        self.preferred_element_type = preferred_element_type
+        config = self._streaming()
+        self.kernel_size = config.kernel_size
+        _init_params(
+            self, kernel_shape_transpose(config, in_features, out_features),
+            use_bias=use_bias, mask=mask, dtype=dtype, param_dtype=param_dtype,
+            precision=precision, kernel_init=kernel_init, bias_init=bias_init,
+            promote_dtype=promote_dtype, preferred_element_type=preferred_element_type,
+            rngs=rngs, kernel_metadata=kernel_metadata, bias_metadata=bias_metadata)
+        self.cache = _data(None)

@@ -14,7 +14,8 @@ from jaxpad import _conv, _conv_transpose, _dilated, _layers, _pad, _padding, _p
 # The submodules; the Flax and Equinox layers and the PyTorch converters need optional
 # dependencies.
 OPTIONAL = {"jaxpad.linen": ["flax"], "jaxpad.nnx": ["flax"], "jaxpad.equinox": ["equinox"],
-            "jaxpad.interop": ["flax", "torch", "equinox"], "jaxpad.sharded": []}
+            "jaxpad.interop": ["flax", "torch", "equinox"], "jaxpad.sharded": [],
+            "jaxpad.streaming": []}
 
 
 def _optional(name):

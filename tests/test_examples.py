@@ -85,3 +85,23 @@ def test_periodic_pde_short(tmp_path, grid, mesh):
     assert result["max_abs_diff"] <= 1e-6
     assert result["v_range"][1] > 0.1  # the pattern grew
     assert png.stat().st_size > 1000
+
+
+def test_streaming_codec_short(capsys):
+    example = _example("streaming_codec", "optax")
+    result = example.main(["--steps", "5", "--seconds", "0.2"])
+    assert result["chunks"] == 10
+    assert result["max_abs_diff"] < 1e-4  # streamed in 20 ms chunks == offline
+    assert result["losses"][-1] < result["losses"][0]
+    assert result["rtf"] > 0
+    assert "real-time factor" in capsys.readouterr().out
+
+
+def test_streaming_video_vae_short(capsys):
+    example = _example("streaming_video_vae")
+    result = example.main(["--frames", "9", "--size", "8", "--group", "2"])
+    assert result["shape"] == (1, 5, 4, 4, 16)
+    assert result["groups"] == [2, 2, 2, 2, 1]
+    assert result["history"] == (1, 2, 10, 10, 3)  # 2 past frames, padded in space
+    assert result["max_abs_diff"] < 1e-4
+    assert "equal to the offline run" in capsys.readouterr().out
