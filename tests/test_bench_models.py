@@ -36,20 +36,22 @@ def test_the_suite_end_to_end_and_a_wrong_build_is_caught(tmp_path, monkeypatch,
             "impl=pad", "--out", str(tmp_path), "--note", "a test"]
     assert cli(argv) == 1  # the wrong build fails the run
 
-    stem = f"cpu-{datetime.date.today().isoformat()}-models-tiny"
+    backend = jax.default_backend()
+    stem = f"{backend}-{datetime.date.today().isoformat()}-models-tiny"
     chart = ("png",) if optional_import("matplotlib") else ()
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         f"{stem}.{ext}" for ext in ("json", "md", *chart)]
     report = json.loads((tmp_path / f"{stem}.json").read_text())
     meta = report["meta"]
     assert meta["command"] == "jaxpad bench " + shlex.join(argv[1:])
-    assert meta["note"] == "a test" and meta["machine"]["platform"] == "cpu"
+    assert meta["note"] == "a test" and meta["machine"]["platform"] == backend
     assert meta["machine"]["cores"] >= 1 and meta["machine"]["versions"]["jax"] == jax.__version__
 
     (result,) = report["results"]
     by = {b["build"]: b for b in result["builds"]}
     expected = ["jaxpad", "jaxpad impl=pad", "zeros", "flax way"]
-    assert list(by) == expected + (["torch", "torch zeros"] if torch else [])
+    with_torch = torch is not None and models._torch_device(torch, backend) is not None
+    assert list(by) == expected + (["torch", "torch zeros"] if with_torch else [])
     wrong = by.pop("jaxpad impl=pad")
     assert wrong["error"].startswith("MISMATCH") and wrong["difference"] > 1e-2
     assert "step_ms" not in wrong  # not timed
@@ -58,7 +60,8 @@ def test_the_suite_end_to_end_and_a_wrong_build_is_caught(tmp_path, monkeypatch,
         assert b["error"] is None, b
         assert b["step_ms"] > 0 and b["fwd_ms"] > 0 and b["step_ratio"] > 0
         if b["build"] != "jaxpad":
-            assert b["difference"] < models.TOLERANCE
+            tol = models.TOLERANCE if backend == "cpu" else models.ACCELERATOR_TOLERANCE
+            assert b["difference"] < tol
     for b in (by["jaxpad"], by["zeros"], by["flax way"]):
         assert len(b["compile_s"]) == 1 and b["compile_ratio"] > 0 and b["temp_bytes"] >= 0
     assert by["zeros"]["step_ratio"] == by["zeros"]["temp_ratio"] == 1.0
@@ -139,3 +142,15 @@ def test_model_configs_per_backend():
     assert set(models.MODEL_NAMES) == {"unet", "resnet", "video", "audio", "pde"}
     for m in models.MODELS:
         assert set(m.sizes) == set(models.SIZES), m.name
+
+
+def test_bfloat16_runs_the_programs_that_float32_checked():
+    settings = models._settings(models._parser().parse_args(
+        ["--size", "tiny", "--repeats", "1", "--no-torch"]))
+    settings["verified"].add("pde")  # as after a passing float32 run of it
+    pde = next(m for m in models.MODELS if m.name == "pde")
+    result = models._measure(pde, "bfloat16", settings)
+    assert [b["build"] for b in result["builds"]] == ["jaxpad", "zeros", "flax way"]
+    for b in result["builds"]:
+        assert b["error"] is None and b["difference"] is None, b
+        assert b["step_ms"] > 0 and b["temp_bytes"] > 0
