@@ -7,8 +7,8 @@ the same parameters in several ways and measured in one process:
   defaults; `--variants` adds diagnostic builds that pass keyword arguments to them
   (e.g. `impl=pad`).
 - `zeros`: the same model with every padding mode replaced by zeros, the floor:
-  `lax.conv_general_dilated` and `lax.reduce_window` with explicit zero pads, and
-  `jaxpad.conv_transpose` for the upsampling (so that the ratios isolate the padding).
+  `jaxpad.conv` and `jaxpad.conv_transpose` in zero mode (lax's convolution with
+  explicit zero pads) and `lax.reduce_window`, so that the ratios isolate the modes.
 - `flax way`: what flax and equinox users write today: `jnp.pad` in the mode, then a
   'VALID' convolution (zero axes folded into its padding), and the lhs-dilated
   `lax.conv_transpose` that flax's `ConvTranspose` runs.
@@ -262,10 +262,18 @@ class _PadFirst(_Jax):
 
 
 class _Zeros(_PadFirst):
-    """The floor: lax with explicit zero pads, and `jaxpad.conv_transpose` upsampling."""
+    """The floor: jaxpad's zero padding (lax's, explicit pads) and lax's pools.
+
+    jaxpad's rather than lax's convolution: on XLA:CPU, lax's with no padding at all (the
+    1x1 shortcuts) is 1.5-5x slower (benchmarks/results/unpadded-cpu.md) and jaxpad's is
+    not, which would credit the modes with a gain that is not theirs.
+    """
 
     def __init__(self, name: str):
         super().__init__(name, zeros=True)
+
+    def _conv(self, x, w, b, stride, pads, modes, dilation):
+        return jaxpad.conv(x, w, b, stride=stride, padding=pads, dilation=dilation)
 
     def _conv_transpose(self, x, w, b, stride, padding):
         return jaxpad.conv_transpose(x, w, b, stride=stride, padding=padding)
@@ -1080,7 +1088,7 @@ def _markdown(report: dict) -> str:
         lines.append(f"- note: {meta['note']}")
     lines += [
         "", "Builds share their parameters: `jaxpad` (defaults), `zeros` (every mode replaced "
-        "by zeros: lax with explicit zero pads, `jaxpad.conv_transpose` upsampling), `flax way` "
+        "by zeros: jaxpad's zero padding, lax's pools), `flax way` "
         "(`jnp.pad` then 'VALID', flax's `lax.conv_transpose`), `torch` / `torch zeros` "
         "(PyTorch, its modes / its zeros). Ratios are to `zeros` (torch: to `torch zeros`). "
         "step: `value_and_grad` of the loss and an SGD update, jitted; temp: the compiled "
