@@ -267,14 +267,15 @@ def _transpose_spec(
     if isinstance(padding, str):
         if padding.lower() in TRANSPOSE_SPECS:
             return padding.lower(), False, modes
-        if padding != "CIRCULAR":
+        if padding != "CIRCULAR" and padding.upper() != "SAME_LOWER":
             raise ValueError(
                 f"`padding` of ConvTranspose must be one of flax's "
-                f"{', '.join(map(repr, FLAX_TRANSPOSE_PADDINGS))} (any case for 'SAME' and "
-                f"'VALID'), an int, ints or (lo, hi) pairs (flax's, the padding of "
-                f"lax.conv_transpose); got {padding!r}. PyTorch's crop goes in "
-                f"`torch_padding`, periodic upsampling is padding_mode='circular'."
+                f"{', '.join(map(repr, FLAX_TRANSPOSE_PADDINGS))}, an int, ints or (lo, hi) "
+                f"pairs (flax's, the padding of lax.conv_transpose), or 'same'/'valid'; got "
+                f"{padding!r}. PyTorch's crop goes in `torch_padding`, periodic upsampling is "
+                f"padding_mode='circular'."
             )
+    if isinstance(padding, str) and padding == "CIRCULAR":
         if any(m not in ("zeros", "circular") for m in modes):
             raise ValueError(
                 f"`padding_mode` {padding_mode!r} conflicts with padding='CIRCULAR', which is "
@@ -283,11 +284,12 @@ def _transpose_spec(
             )
         modes = ("circular",) * n
     else:
-        padding = explicit_pairs(padding, n, negative=True)
+        if not isinstance(padding, str):
+            padding = explicit_pairs(padding, n, negative=True)
         if any(m != "zeros" for m in modes):
             raise ValueError(
-                f"`padding_mode` {padding_mode!r} needs PyTorch's crop: flax's explicit "
-                f"`padding` {padding!r} pads the stride-dilated input with zeros, as "
+                f"`padding_mode` {padding_mode!r} needs PyTorch's crop: flax's `padding` "
+                f"{padding!r} pads the stride-dilated input with zeros, as "
                 f"lax.conv_transpose does. Pass torch_padding= (the crop, "
                 f"kernel_dilation * (k - 1) - padding) with padding_mode={padding_mode!r}."
             )
@@ -315,14 +317,16 @@ def conv_transpose_config(
       features: the output channels (`features` in linen, `out_features` in nnx).
       kernel_size: an int (1-D, as in flax) or one int per spatial axis.
       strides: None, an int or one per spatial axis.
-      padding: flax's 'SAME', 'VALID', 'CIRCULAR', int, ints or `(lo, hi)`
-        pairs (the padding of `lax.conv_transpose`), or jaxpad's 'same'/'valid'.
+      padding: flax's 'SAME', 'VALID', 'CIRCULAR', 'SAME_LOWER' (stride 1), int,
+        ints or `(lo, hi)` pairs (the padding of `lax.conv_transpose`), or
+        jaxpad's 'same'/'valid'.
       torch_padding: None, or PyTorch's crop (an int, ints or pairs); then
         `padding` must be left at 'SAME'.
       output_padding: an int or one per axis, below the stride or dilation;
         with `torch_padding` or 'same'/'valid' only.
       padding_mode: a `jaxpad.conv_transpose` mode, or one per spatial axis;
-        'zeros' with flax's explicit pads, 'zeros' or 'circular' with 'CIRCULAR'.
+        'zeros' with flax's pads and 'SAME_LOWER', 'zeros' or 'circular' with
+        'CIRCULAR'.
       kernel_dilation: None, an int or one per spatial axis.
       feature_group_count: the number of groups.
       transpose_kernel: flax's kernel layout switch (see `kernel_shape_transpose`).
@@ -358,6 +362,8 @@ def conv_transpose_config(
     spec, flax_pads, modes = _transpose_spec(padding, torch_padding, padding_mode, n)
     if not flax_pads:
         transpose_padding(spec, (1,) * n, sizes, strides_t, dilation_t)  # checks the spec
+    elif isinstance(spec, str):  # 'SAME_LOWER' needs stride 1
+        flax_transpose_padding(spec, (1,) * n, sizes, strides_t, dilation_t)
     extra = output_padding_ints(output_padding, strides_t, dilation_t)
     if flax_pads and any(extra):
         raise ValueError(

@@ -517,8 +517,9 @@ def transpose_padding(
 
 
 # flax.linen.ConvTranspose / flax.nnx.ConvTranspose padding strings. 'SAME' and 'VALID' are
-# lax's, which are jaxpad's 'same' and 'valid'; 'CIRCULAR' is flax's own.
-FLAX_TRANSPOSE_PADDINGS = ("SAME", "VALID", "CIRCULAR")
+# lax's, which are jaxpad's 'same' and 'valid'; 'CIRCULAR' is flax's own; 'SAME_LOWER' reaches
+# the forward convolution's padding through lax.conv_transpose at stride 1 only.
+FLAX_TRANSPOSE_PADDINGS = ("SAME", "VALID", "CIRCULAR", "SAME_LOWER")
 
 
 def flax_transpose_padding(
@@ -530,7 +531,7 @@ def flax_transpose_padding(
     *,
     transpose_kernel: bool = False,
 ) -> tuple[tuple[Pair, ...], tuple[int, ...], tuple[Pair, ...]]:
-    """flax's ConvTranspose 'CIRCULAR' or explicit `padding` in `jaxpad.conv_transpose`'s terms.
+    """flax's ConvTranspose 'CIRCULAR', 'SAME_LOWER' or explicit `padding` in jaxpad's terms.
 
     Flax computes `lax.conv_transpose`: the input dilated by the stride, padded
     by `padding`, correlated with the dilated kernel. Per axis of size `i`, with
@@ -546,9 +547,12 @@ def flax_transpose_padding(
       (the odd element before the output, after it with `transpose_kernel`).
       Full-output element `lo` lands on 0, `lo = (eff - stride) // 2` (rounded
       up with `transpose_kernel`) when `eff - stride` is in `[0, 2 * i * stride]`.
+    - `'SAME_LOWER'` (any case), at stride 1 only: lax pads the input as the
+      forward convolution's 'SAME_LOWER', `(eff - 1) - (eff - 1) // 2` before
+      and `(eff - 1) // 2` after (output `i`); at a larger stride flax refuses it.
 
     Args:
-      padding: `'CIRCULAR'` or explicit pads, as flax takes them.
+      padding: `'CIRCULAR'`, `'SAME_LOWER'` or explicit pads, as flax takes them.
       input_shape: the spatial shape of the input.
       kernel_size: an int, or one int per spatial axis.
       stride: an int, or one int per spatial axis.
@@ -562,8 +566,8 @@ def flax_transpose_padding(
       `(before, after)`, gives flax's output.
 
     Raises:
-      ValueError: another string, a wrong number of entries, an empty input
-        axis, or pads that crop away the whole full output.
+      ValueError: another string, 'SAME_LOWER' with a stride, a wrong number of
+        entries, an empty input axis, or pads that crop away the whole full output.
       TypeError: non-integer entries.
 
     Example:
@@ -577,11 +581,20 @@ def flax_transpose_padding(
     """
     shape, strides, effs = _geometry(input_shape, kernel_size, stride, dilation)
     n = len(shape)
+    if isinstance(padding, str) and padding.upper() == "SAME_LOWER":
+        if any(s != 1 for s in strides):
+            raise ValueError(
+                f"`padding` {padding!r} of a transposed convolution is flax's at stride 1 only "
+                f"(lax.conv_transpose hands it to the forward convolution, which refuses it "
+                f"with an input dilation); got stride {strides}."
+            )
+        padding = tuple(same(1, e, lower=True) for e in effs)  # stride 1: no size dependence
     if isinstance(padding, str):
         if padding != "CIRCULAR":
             raise ValueError(
-                f"`padding` must be 'CIRCULAR', an int, ints or (lo, hi) pairs here (flax's "
-                f"'SAME' and 'VALID' are jaxpad's 'same' and 'valid'); got {padding!r}."
+                f"`padding` must be 'CIRCULAR', 'SAME_LOWER', an int, ints or (lo, hi) pairs "
+                f"here (flax's 'SAME' and 'VALID' are jaxpad's 'same' and 'valid'); got "
+                f"{padding!r}."
             )
         if min(shape) < 1:
             raise ValueError(

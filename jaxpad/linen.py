@@ -192,16 +192,19 @@ class ConvTranspose(nn.Module):
     this one changes no number. With `eff = kernel_dilation * (k - 1) + 1` and
     an input axis of size `i`:
 
-    - 'SAME', 'VALID' (any case): flax's and Keras's, output `i * stride` and
+    - 'SAME', 'VALID': flax's and Keras's, output `i * stride` and
       `i * stride + max(eff - stride, 0)`; with any `padding_mode` and
-      `output_padding`.
+      `output_padding`. Lowercase 'same'/'valid' are jaxpad's names for these
+      rules (flax, at stride 1 only, reads them as the forward convolution's).
     - 'CIRCULAR': flax's periodic transposed convolution, output `i * stride`,
       the 'VALID' output wrapped onto that period (with flax's centring, which
       `transpose_kernel` moves by one for odd overhangs); `padding_mode`
       'zeros' or 'circular'.
     - an int, ints or `(lo, hi)` pairs: flax's, the padding of
       `lax.conv_transpose` (of the stride-dilated input, negative crops),
-      output `(i - 1) * stride + lo + hi - eff + 2`; zeros only.
+      output `(i - 1) * stride + lo + hi - eff + 2`; zeros only. 'SAME_LOWER'
+      (any case) is flax's at stride 1 only: the pads `(eff - 1 - h, h)`,
+      `h = (eff - 1) // 2`, which lax takes from the forward convolution.
     - `torch_padding`, an int, ints or `(lo, hi)` pairs: PyTorch's
       `ConvTransposeNd(padding=...)`, the crop of the full output
       `(i - 1) * stride + eff`, with `output_padding` and any `padding_mode`
@@ -211,8 +214,8 @@ class ConvTranspose(nn.Module):
       features: the number of output channels.
       kernel_size: an int (1-D) or one int per spatial axis.
       strides: an int or one per spatial axis (None means 1).
-      padding: 'SAME', 'VALID', 'CIRCULAR', an int, ints or `(lo, hi)` pairs
-        (flax's, see above).
+      padding: 'SAME', 'VALID', 'CIRCULAR', 'SAME_LOWER', an int, ints or
+        `(lo, hi)` pairs (flax's, see above).
       kernel_dilation: an int or one per spatial axis.
       use_bias: whether to add a bias.
       mask: optional array of the kernel's shape, multiplied into the kernel.

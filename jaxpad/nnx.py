@@ -240,8 +240,8 @@ class ConvTranspose(nnx.Module):
       out_features: the number of output channels.
       kernel_size: an int (1-D) or one int per spatial axis.
       strides: an int or one per spatial axis (None means 1).
-      padding: 'SAME', 'VALID', 'CIRCULAR', an int, ints or `(lo, hi)` pairs
-        (flax's).
+      padding: 'SAME', 'VALID', 'CIRCULAR', 'SAME_LOWER' (stride 1), an int,
+        ints or `(lo, hi)` pairs (flax's).
       kernel_dilation: an int or one per spatial axis.
       use_bias: whether to add a bias.
       mask: optional array of the kernel's shape, multiplied into the kernel.
