@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_close, examples, tolerance
+from helpers import assert_close, examples, grid, tolerance
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -73,8 +73,7 @@ def lax_transpose_reference(x, kernel, stride, pads, dilation):
 # ---------------------------------------------------------- flax's cases, NumPy oracles
 
 
-@pytest.mark.parametrize("batch", [(), (1,), (2, 3)])
-@pytest.mark.parametrize("use_bias", [True, False])
+@grid(batch=[(), (1,), (2, 3)], use_bias=[True, False])
 def test_valid_ones_count_the_overlapping_taps(batch, use_bias):
     x, kernel = np.ones((*batch, 8, 3), np.float32), np.ones((3, 3, 4), np.float32)
     bias = np.ones(4, np.float32) if use_bias else None
@@ -93,10 +92,10 @@ def test_masked_kernel():
         np.testing.assert_allclose(y, expected)
 
 
-@pytest.mark.parametrize("shape, k, stride", [
-    ((1,), 1, 1), ((8,), 2, 1), ((6,), 9, 1), ((14, 5), 3, 1), ((5, 4), 4, 2), ((6,), 3, 3)])
-@pytest.mark.parametrize("transpose_kernel", [False, True])
-def test_circular_ones_give_the_taps_per_output(shape, k, stride, transpose_kernel):
+@grid(case=[((1,), 1, 1), ((8,), 2, 1), ((6,), 9, 1), ((14, 5), 3, 1), ((5, 4), 4, 2),
+            ((6,), 3, 3)], transpose_kernel=[False, True])
+def test_circular_ones_give_the_taps_per_output(case, transpose_kernel):
+    shape, k, stride = case
     # A ones input wraps onto every output alike: (taps per stride phase) ** rank * channels.
     nsp = len(shape)
     x = np.ones((2, *shape, 3), np.float32)
@@ -253,7 +252,7 @@ def flax_configs(draw):
         cout=draw(st.integers(1, 3)))
 
 
-@settings(max_examples=examples(16))
+@settings(max_examples=examples(200))
 @given(c=flax_configs())
 def test_linen_and_nnx_equal_flax_on_random_configurations(c):
     x_dtype, dtype, param_dtype, preferred = c["dtypes"]
