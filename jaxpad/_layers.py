@@ -38,6 +38,7 @@ from ._padding import (
     flax_padding,
     flax_transpose_padding,
     output_padding_ints,
+    resolve_padding,
     transpose_padding,
 )
 
@@ -201,13 +202,21 @@ def conv_apply(
     *,
     precision: Any = None,
     preferred_element_type: Any = None,
+    conv_general_dilated: Callable[..., jax.Array] | None = None,
 ) -> jax.Array:
     """The Conv modules' forward pass: `jaxpad.conv` on channels-last `x`.
 
     `x` is `(*batch, *spatial, C)` with any number of batch axes (none too).
+    `conv_general_dilated` is flax's argument of that name: None (or lax's own)
+    for `jaxpad.conv`, else the function that convolves, called as flax calls it,
+    with the zero pads, after `jaxpad.pad` has filled the other modes.
     """
     c = config
-    if any(d != 1 for d in c.input_dilation):
+    if conv_general_dilated not in (None, jax.lax.conv_general_dilated):
+        def f(x):
+            return _user_conv(c, x, kernel, bias, conv_general_dilated, precision=precision,
+                              preferred_element_type=preferred_element_type)
+    elif any(d != 1 for d in c.input_dilation):
         def f(x):
             return conv_input_dilated(
                 x, kernel, bias, input_dilation=c.input_dilation, stride=c.strides,
@@ -221,6 +230,27 @@ def conv_apply(
                 groups=c.groups, precision=precision,
                 preferred_element_type=preferred_element_type)
     return _spatial_call(jnp.asarray(x), len(c.kernel_size), f)
+
+
+def _user_conv(c: ConvConfig, x, kernel, bias, fn, *, precision, preferred_element_type):
+    """A batched conv through the user's `fn` (flax's `conv_general_dilated`)."""
+    nsp = len(c.kernel_size)
+    dilated = [(i - 1) * d + 1 for i, d in zip(x.shape[1:-1], c.input_dilation)]
+    pads = resolve_padding(c.padding, dilated, c.kernel_size, c.strides, c.kernel_dilation)
+    # As `jaxpad.conv` pads first: zeros folded into the convolution, except beside a
+    # 'constant' axis, where they are materialised to keep `jaxpad.pad`'s corners.
+    folded = [m == "zeros" and "constant" not in c.padding_mode for m in c.padding_mode]
+    if not all(folded):
+        widths = [(0, 0), *(((0, 0) if f else p) for p, f in zip(pads, folded)), (0, 0)]
+        modes = ["zeros", *c.padding_mode, "zeros"]
+        x = pad(x, widths, modes, value=c.padding_value, oversize=c.oversize)
+    extra = {} if preferred_element_type is None else {
+        "preferred_element_type": preferred_element_type}
+    y = fn(x, kernel, c.strides, [p if f else (0, 0) for p, f in zip(pads, folded)],
+           lhs_dilation=c.input_dilation, rhs_dilation=c.kernel_dilation,
+           dimension_numbers=dimension_numbers(nsp, True), feature_group_count=c.groups,
+           precision=precision, **extra)
+    return add_bias(y, bias, dimension_numbers(nsp, True))
 
 
 @dataclasses.dataclass(frozen=True)

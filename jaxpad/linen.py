@@ -105,6 +105,10 @@ class Conv(nn.Module):
       kernel_init: the kernel initialiser (flax's default, LeCun normal).
       bias_init: the bias initialiser (zeros).
       promote_dtype: flax's dtype promotion function.
+      conv_general_dilated: flax's: None for jaxpad's convolution, or a function
+        with `lax.conv_general_dilated`'s signature that convolves instead (it
+        receives the zero pads; `jaxpad.pad` fills the other modes first).
+      conv_general_dilated_cls: flax's: a class whose instance is that function.
       padding_mode: a `jaxpad.pad` mode, or one per spatial axis.
       padding_value: the fill of 'constant' axes.
       oversize: 'error' refuses pads wider than PyTorch allows; 'repeat'
@@ -145,6 +149,8 @@ class Conv(nn.Module):
     kernel_init: Any = default_kernel_init
     bias_init: Any = nn.initializers.zeros_init()
     promote_dtype: Any = promote_dtype
+    conv_general_dilated: Any = None
+    conv_general_dilated_cls: Any = None
     padding_mode: str | Sequence[str] = "zeros"
     padding_value: float = 0.0
     oversize: str = "error"
@@ -175,8 +181,11 @@ class Conv(nn.Module):
         bias = (self.param("bias", self.bias_init, (self.features,), self.param_dtype)
                 if self.use_bias else None)
         inputs, kernel, bias = self.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
+        user_conv = (self.conv_general_dilated_cls() if self.conv_general_dilated_cls is not None
+                     else self.conv_general_dilated)
         return conv_apply(config, inputs, kernel, bias, precision=self.precision,
-                          preferred_element_type=self.preferred_element_type)
+                          preferred_element_type=self.preferred_element_type,
+                          conv_general_dilated=user_conv)
 
 
 class ConvTranspose(nn.Module):

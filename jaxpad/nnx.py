@@ -130,6 +130,10 @@ class Conv(nnx.Module):
       precision: passed to `lax.conv_general_dilated`.
       kernel_init: the kernel initialiser (flax's default).
       bias_init: the bias initialiser (flax's default, zeros).
+      conv_general_dilated: flax's: the function that convolves, with
+        `lax.conv_general_dilated`'s signature; lax's own (the default) means
+        jaxpad's convolution. Any other receives the zero pads, after
+        `jaxpad.pad` has filled the other modes.
       promote_dtype: flax's dtype promotion function.
       preferred_element_type: passed to `lax.conv_general_dilated`.
       rngs: the `nnx.Rngs` the parameters are drawn from.
@@ -172,6 +176,7 @@ class Conv(nnx.Module):
         precision: Any = None,
         kernel_init: Any = default_kernel_init,
         bias_init: Any = default_bias_init,
+        conv_general_dilated: Any = jax.lax.conv_general_dilated,
         promote_dtype: Any = promote_dtype,
         preferred_element_type: Any = None,
         rngs: nnx.Rngs,
@@ -189,6 +194,7 @@ class Conv(nnx.Module):
         self.kernel_dilation = kernel_dilation
         self.feature_group_count = feature_group_count
         self.kernel_size = kernel_size
+        self.conv_general_dilated = conv_general_dilated
         config = self._config()
         self.kernel_size = config.kernel_size
         _init_params(
@@ -219,7 +225,8 @@ class Conv(nnx.Module):
         """
         inputs, kernel, bias = _operands(self, inputs)
         return conv_apply(self._config(), inputs, kernel, bias, precision=self.precision,
-                          preferred_element_type=self.preferred_element_type)
+                          preferred_element_type=self.preferred_element_type,
+                          conv_general_dilated=self.conv_general_dilated)
 
 
 class ConvTranspose(nnx.Module):
