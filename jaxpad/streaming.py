@@ -349,7 +349,8 @@ class ConvState:
         time stride) that ended the stream.
 
     Raises:
-      Nothing itself; `conv` refuses a state made for another configuration.
+      ValueError: not here, but from `conv`, when given a state made for another
+        configuration.
 
     Example:
       >>> import jax.numpy as jnp, jaxpad
@@ -382,8 +383,8 @@ class ConvTransposeState:
       config: static: the checked shapes and keywords of `init_conv_transpose`.
 
     Raises:
-      Nothing itself; `conv_transpose` refuses a state made for another
-      configuration.
+      ValueError: not here, but from `conv_transpose`, when given a state made for
+        another configuration.
 
     Example:
       >>> import jax.numpy as jnp, jaxpad
