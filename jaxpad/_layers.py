@@ -26,6 +26,7 @@ from ._dilated import conv_input_dilated
 from ._pad import OVERSIZE, pad
 from ._padding import (
     FLAX_TRANSPOSE_PADDINGS,
+    MODE_RECORDS,
     TRANSPOSE_SPECS,
     Pair,
     as_int,
@@ -628,13 +629,7 @@ def pad_apply(config: PadConfig, x: jax.Array, *, channels_last: bool = True) ->
 
 
 # PyTorch's padding layers: family -> jaxpad mode.
-TORCH_PAD_FAMILIES = {
-    "ZeroPad": "zeros",
-    "ConstantPad": "constant",
-    "ReflectionPad": "reflect",
-    "ReplicationPad": "replicate",
-    "CircularPad": "circular",
-}
+TORCH_PAD_FAMILIES = {m.torch_layer: m.name for m in MODE_RECORDS if m.torch_layer}
 
 
 def torch_padding(padding: Any, rank: int, name: str) -> tuple[Pair, ...]:

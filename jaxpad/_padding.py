@@ -7,20 +7,104 @@ the functions in this module, so one spec means one thing everywhere.
 
 from __future__ import annotations
 
+import dataclasses
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 Pair = tuple[int, int]
 PaddingLike = str | int | Sequence[int] | Sequence[tuple[int, int]]
 ModeLike = str | Sequence[str]
 
-MODES = ("zeros", "constant", "reflect", "replicate", "circular", "symmetric")
-_MODE_ALIASES = {"edge": "replicate", "wrap": "circular"}
-_MODES_TEXT = (
-    "'zeros', 'constant', 'reflect', 'replicate', 'circular', 'symmetric' "
-    "(or aliases 'edge', 'wrap')"
+def _replicate(j: int, size: int) -> int:
+    return min(max(j, 0), size - 1)
+
+
+def _circular(j: int, size: int) -> int:
+    return j % size
+
+
+def _reflect(j: int, size: int) -> int:
+    if size == 1:
+        return 0
+    m = j % (2 * size - 2)
+    return m if m < size else 2 * size - 2 - m
+
+
+def _symmetric(j: int, size: int) -> int:
+    m = j % (2 * size)
+    return m if m < size else 2 * size - 1 - m
+
+
+@dataclasses.dataclass(frozen=True)
+class Mode:
+    """One padding mode: everything jaxpad knows of it. Every list of modes derives from
+    `MODE_RECORDS`, so a new mode is one entry here (plus its tests).
+
+    Attributes:
+      name: the canonical name.
+      aliases: other names taken for it (numpy's).
+      picture: `1 2 3 4` padded by 2, as the docs show it.
+      source: `source(j, size)`, the element of an axis of `size` that position `j`
+        (negative before the axis) copies, repeating beyond it as numpy does; None for
+        the modes that fill with a value.
+      torch_slack: PyTorch's widest pad is `size + torch_slack`; None: any width.
+      transposable: whether `conv_transpose` extends its input by this mode.
+      causal: whether the padding before an axis reads only its start (so that a
+        stream can make it from its first chunk).
+      torch_layer: the family of PyTorch's padding layers for it (`ReflectionPad2d`,
+        ...), None if PyTorch has none; those but 'zeros' are `F.pad`'s modes.
+    """
+
+    name: str
+    aliases: tuple[str, ...]
+    picture: str
+    source: Callable[[int, int], int] | None
+    torch_slack: int | None
+    transposable: bool
+    causal: bool
+    torch_layer: str | None
+
+    @property
+    def fills(self) -> bool:
+        """Whether the padding is a value rather than copies of the input."""
+        return self.source is None
+
+    def limit_text(self) -> str:
+        """PyTorch's limit in words, e.g. 'width < size'."""
+        return {-1: "width < size", 0: "width <= size"}[self.torch_slack]
+
+    def reads(self, width: int) -> int:
+        """How far into an axis a pad of `width` at one end reaches: the elements the
+        axis needs there (for circular, at the other end)."""
+        if width <= 0 or self.fills:
+            return 0
+        return {"replicate": 1, "reflect": width + 1}.get(self.name, width)
+
+
+MODE_RECORDS = (
+    Mode("zeros", (), "0 0 | 1 2 3 4 | 0 0", None, None, True, True, "ZeroPad"),
+    Mode("constant", (), "v v | 1 2 3 4 | v v", None, None, False, True, "ConstantPad"),
+    Mode("reflect", (), "3 2 | 1 2 3 4 | 3 2", _reflect, -1, True, True, "ReflectionPad"),
+    Mode("replicate", ("edge",), "1 1 | 1 2 3 4 | 4 4", _replicate, None, True, True,
+         "ReplicationPad"),
+    Mode("circular", ("wrap",), "3 4 | 1 2 3 4 | 1 2", _circular, 0, True, False,
+         "CircularPad"),
+    Mode("symmetric", (), "2 1 | 1 2 3 4 | 4 3", _symmetric, 0, True, True, None),
 )
+MODE = {m.name: m for m in MODE_RECORDS}
+MODES = tuple(MODE)
+_MODE_ALIASES = {a: m.name for m in MODE_RECORDS for a in m.aliases}
+
+
+def modes_text(modes: Sequence[str] = MODES) -> str:
+    """`modes` quoted for a message, with the aliases of all modes when all are allowed."""
+    text = ", ".join(map(repr, modes))
+    if tuple(modes) == MODES:
+        text += f" (or aliases {', '.join(map(repr, _MODE_ALIASES))})"
+    return text
+
+
 SPECS = ("same", "same_lower", "valid", "causal", "full")
 
 
@@ -53,11 +137,11 @@ def canonical_ints(value: Any, n: int, name: str, *, minimum: int | None = 1) ->
 def canonical_mode(mode: Any, name: str = "mode") -> str:
     """Maps a mode name (any case, numpy aliases allowed) to one of `MODES`."""
     if not isinstance(mode, str):
-        raise TypeError(f"`{name}` must be a string, one of {_MODES_TEXT}; got {mode!r}.")
+        raise TypeError(f"`{name}` must be a string, one of {modes_text()}; got {mode!r}.")
     key = mode.lower()
     key = _MODE_ALIASES.get(key, key)
     if key not in MODES:
-        raise ValueError(f"`{name}` must be one of {_MODES_TEXT}; got {mode!r}.")
+        raise ValueError(f"`{name}` must be one of {modes_text()}; got {mode!r}.")
     return key
 
 
@@ -86,19 +170,10 @@ def source_index(j: int, size: int, mode: str) -> int:
     """
     if 0 <= j < size:
         return j
-    if mode == "replicate":
-        return min(max(j, 0), size - 1)
-    if mode == "circular":
-        return j % size
-    if mode == "reflect":
-        if size == 1:
-            return 0
-        m = j % (2 * size - 2)
-        return m if m < size else 2 * size - 2 - m
-    if mode == "symmetric":
-        m = j % (2 * size)
-        return m if m < size else 2 * size - 1 - m
-    raise ValueError(f"{mode!r} padding copies no element of the input.")
+    source = MODE[mode].source
+    if source is None:
+        raise ValueError(f"{mode!r} padding copies no element of the input.")
+    return source(j, size)
 
 
 def _is_pair(value: Any) -> bool:
@@ -759,7 +834,7 @@ def pool_output_shape(
 
 
 # Transposed convolutions take every mode that extends an input; 'constant' fills nothing there.
-TRANSPOSE_MODES = ("zeros", "reflect", "replicate", "symmetric", "circular")
+TRANSPOSE_MODES = tuple(m.name for m in MODE_RECORDS if m.transposable)
 
 
 def canonical_transpose_modes(padding_mode: ModeLike, n: int) -> tuple[str, ...]:
@@ -775,7 +850,7 @@ def canonical_transpose_modes(padding_mode: ModeLike, n: int) -> tuple[str, ...]
         if m not in TRANSPOSE_MODES:
             raise ValueError(
                 f"`padding_mode` of a transposed convolution must be one of "
-                f"{', '.join(map(repr, TRANSPOSE_MODES))}; got {padding_mode!r}."
+                f"{modes_text(TRANSPOSE_MODES)}; got {padding_mode!r}."
             )
     return modes
 
