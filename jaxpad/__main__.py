@@ -9,8 +9,11 @@ import numpy as np
 
 import jaxpad
 
-# The seed article's demo: a 1x1 ones kernel with padding=1 shows each padding mode.
-_DEMO_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
+from ._padding import MODE_RECORDS
+
+# The seed article's demo: a 1x1 ones kernel with padding=1 shows each padding mode
+# ('constant' looks like 'zeros' there).
+_DEMO_MODES = tuple(m.name for m in MODE_RECORDS if m.name != "constant")
 
 
 def _grid(a: np.ndarray) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import functools
 import json
 import os
@@ -397,7 +398,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
                 reps=reps, command="jaxpad bench" + (" --quick" if args.quick else ""))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"{backend}{'-quick' if args.quick else ''}"
+    stem = f"{backend}-{datetime.date.today()}-layers{'-quick' if args.quick else ''}"
     table = _markdown(rows, pad_rows, meta)
     transpose_rows: list[dict] = []
     if not args.no_transpose:

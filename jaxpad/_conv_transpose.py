@@ -415,7 +415,7 @@ def _overlap_add_jvp(lo, out, stride, dilation, dn, precision, preferred_element
 # 0.80-0.86x with the phases (`benchmarks.transpose --extra`). In 1-D, with the zero taps
 # that align the crop (`_zero_tap_widths`): 0.97-0.99x for k3 stride 2, the common 1-D
 # upsampling, 0.87-0.93x for k7 (three runs on a later machine, runs 10-12 of
-# `benchmarks/results/routes-cpu.md`); with them all after the kernel, k3 had measured
+# `benchmarks/results/cpu-2026-12-03-routes.md`); with them all after the kernel, k3 had measured
 # 1.08-1.11x.
 _MAX_ZERO_TAPS = Fraction(4, 3)
 
@@ -554,7 +554,7 @@ def _phase_kernel(kernel: jax.Array, groups: int) -> jax.Array:
 # cotangent where the phases' derivatives are one per phase. A primitive, not a custom
 # VJP, so that forward mode stays the phases' convolutions. `_route` takes it where the
 # training steps of `python -m benchmarks.routes --choice derivatives` (XLA:CPU, 2 cores,
-# runs 13-15 of `benchmarks/results/routes-cpu.md`) measured it faster than the phases'
+# runs 13-15 of `benchmarks/results/cpu-2026-12-03-routes.md`) measured it faster than the phases'
 # derivatives: at 32 output channels or fewer (3x3 stride 2: 0.84-0.88x at 56x56 32->32,
 # 0.71-0.81x at 112x112 16->16, 0.50-0.52x at 64x64 16->3, 0.98-1.03x at 28x28 64->32)
 # and for 5x5 stride 2 (0.53-0.82x). At 64 channels the phases' measured 0.73-0.94x of

@@ -159,7 +159,7 @@ def pads_first_on_cpu(c: Config, pieces: tuple[_Piece, ...], out_channels: int) 
 
 # Padding first in both passes mostly runs faster than the frame on XLA:CPU (training
 # step 0.79-0.94x of zero padding's on six of eight such layers, the frame's 0.97-1.07x:
-# benchmarks/results/widening-cpu.md), but it saves the padded copy for the backward
+# benchmarks/results/cpu-2026-11-22-widening.md), but it saves the padded copy for the backward
 # pass. Its temp memory stays within 1.05x of zero padding's (2-D, 1-D and 3-D layers)
 # where the input is smaller than the output (the step's peak is then made of
 # output-sized buffers) and the padding small beside the output; at equal channels it

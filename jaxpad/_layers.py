@@ -20,11 +20,14 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ._conv import conv
+from ._conv import add_bias, conv, dimension_numbers
 from ._conv_transpose import conv_transpose
 from ._dilated import conv_input_dilated
 from ._pad import OVERSIZE, pad
 from ._padding import (
+    FLAX_TRANSPOSE_PADDINGS,
+    MODE_RECORDS,
+    TRANSPOSE_SPECS,
     Pair,
     as_int,
     canonical_ints,
@@ -32,8 +35,11 @@ from ._padding import (
     canonical_pad_width,
     canonical_transpose_modes,
     equinox_padding,
+    explicit_pairs,
     flax_padding,
+    flax_transpose_padding,
     output_padding_ints,
+    resolve_padding,
     transpose_padding,
 )
 
@@ -197,13 +203,21 @@ def conv_apply(
     *,
     precision: Any = None,
     preferred_element_type: Any = None,
+    conv_general_dilated: Callable[..., jax.Array] | None = None,
 ) -> jax.Array:
     """The Conv modules' forward pass: `jaxpad.conv` on channels-last `x`.
 
     `x` is `(*batch, *spatial, C)` with any number of batch axes (none too).
+    `conv_general_dilated` is flax's argument of that name: None (or lax's own)
+    for `jaxpad.conv`, else the function that convolves, called as flax calls it,
+    with the zero pads, after `jaxpad.pad` has filled the other modes.
     """
     c = config
-    if any(d != 1 for d in c.input_dilation):
+    if conv_general_dilated not in (None, jax.lax.conv_general_dilated):
+        def f(x):
+            return _user_conv(c, x, kernel, bias, conv_general_dilated, precision=precision,
+                              preferred_element_type=preferred_element_type)
+    elif any(d != 1 for d in c.input_dilation):
         def f(x):
             return conv_input_dilated(
                 x, kernel, bias, input_dilation=c.input_dilation, stride=c.strides,
@@ -219,13 +233,40 @@ def conv_apply(
     return _spatial_call(jnp.asarray(x), len(c.kernel_size), f)
 
 
+def _user_conv(c: ConvConfig, x, kernel, bias, fn, *, precision, preferred_element_type):
+    """A batched conv through the user's `fn` (flax's `conv_general_dilated`)."""
+    nsp = len(c.kernel_size)
+    dilated = [(i - 1) * d + 1 for i, d in zip(x.shape[1:-1], c.input_dilation)]
+    pads = resolve_padding(c.padding, dilated, c.kernel_size, c.strides, c.kernel_dilation)
+    # As `jaxpad.conv` pads first: zeros folded into the convolution, except beside a
+    # 'constant' axis, where they are materialised to keep `jaxpad.pad`'s corners.
+    folded = [m == "zeros" and "constant" not in c.padding_mode for m in c.padding_mode]
+    if not all(folded):
+        widths = [(0, 0), *(((0, 0) if f else p) for p, f in zip(pads, folded)), (0, 0)]
+        modes = ["zeros", *c.padding_mode, "zeros"]
+        x = pad(x, widths, modes, value=c.padding_value, oversize=c.oversize)
+    extra = {} if preferred_element_type is None else {
+        "preferred_element_type": preferred_element_type}
+    y = fn(x, kernel, c.strides, [p if f else (0, 0) for p, f in zip(pads, folded)],
+           lhs_dilation=c.input_dilation, rhs_dilation=c.kernel_dilation,
+           dimension_numbers=dimension_numbers(nsp, True), feature_group_count=c.groups,
+           precision=precision, **extra)
+    return add_bias(y, bias, dimension_numbers(nsp, True))
+
+
 @dataclasses.dataclass(frozen=True)
 class ConvTransposeConfig:
-    """A ConvTranspose module's hyperparameters, checked and canonical (static, hashable)."""
+    """A ConvTranspose module's hyperparameters, checked and canonical (static, hashable).
+
+    `padding` is `jaxpad.conv_transpose`'s ('same', 'valid' or PyTorch's crops),
+    or with `flax_pads` flax's 'CIRCULAR' or `lax.conv_transpose` pads, which
+    `flax_transpose_padding` turns into crops once the input size is known.
+    """
 
     kernel_size: tuple[int, ...]
     strides: tuple[int, ...]
     padding: str | tuple[Pair, ...]
+    flax_pads: bool
     output_padding: tuple[int, ...]
     padding_mode: tuple[str, ...]
     kernel_dilation: tuple[int, ...]
@@ -233,8 +274,57 @@ class ConvTransposeConfig:
     transpose_kernel: bool
 
 
-# flax.linen.ConvTranspose's strings; flax's 'CIRCULAR' has its own geometry, so it is refused.
-_FLAX_TRANSPOSE = {"SAME": "same", "VALID": "valid"}
+def _transpose_spec(
+    padding: Any, torch_padding: Any, padding_mode: Any, n: int,
+) -> tuple[str | tuple[Pair, ...], bool, tuple[str, ...]]:
+    """A ConvTranspose's `padding`, `torch_padding` and `padding_mode` as
+    `(spec, flax_pads, modes)` of `ConvTransposeConfig` (specs not yet checked
+    against the kernel)."""
+    modes = canonical_modes(padding_mode, n, "padding_mode")
+    if torch_padding is not None:
+        if padding != "SAME":
+            raise ValueError(
+                f"`torch_padding` (PyTorch's crop) replaces `padding`, which must be left at "
+                f"its default 'SAME'; got padding={padding!r} with "
+                f"torch_padding={torch_padding!r}."
+            )
+        if isinstance(torch_padding, str):
+            raise ValueError(
+                f"`torch_padding` must be an int, ints or (lo, hi) pairs (PyTorch's crop of "
+                f"the full output); got {torch_padding!r}. jaxpad's 'same' and 'valid' go in "
+                f"`padding`."
+            )
+        return explicit_pairs(torch_padding, n, "torch_padding"), False, modes
+    if isinstance(padding, str):
+        if padding.lower() in TRANSPOSE_SPECS:
+            return padding.lower(), False, modes
+        if padding != "CIRCULAR" and padding.upper() != "SAME_LOWER":
+            raise ValueError(
+                f"`padding` of ConvTranspose must be one of flax's "
+                f"{', '.join(map(repr, FLAX_TRANSPOSE_PADDINGS))}, an int, ints or (lo, hi) "
+                f"pairs (flax's, the padding of lax.conv_transpose), or 'same'/'valid'; got "
+                f"{padding!r}. PyTorch's crop goes in `torch_padding`, periodic upsampling is "
+                f"padding_mode='circular'."
+            )
+    if isinstance(padding, str) and padding == "CIRCULAR":
+        if any(m not in ("zeros", "circular") for m in modes):
+            raise ValueError(
+                f"`padding_mode` {padding_mode!r} conflicts with padding='CIRCULAR', which is "
+                f"flax's circular transposed convolution; leave `padding_mode` at 'zeros', or "
+                f"pass padding='same' (or torch_padding=) with padding_mode={padding_mode!r}."
+            )
+        modes = ("circular",) * n
+    else:
+        if not isinstance(padding, str):
+            padding = explicit_pairs(padding, n, negative=True)
+        if any(m != "zeros" for m in modes):
+            raise ValueError(
+                f"`padding_mode` {padding_mode!r} needs PyTorch's crop: flax's `padding` "
+                f"{padding!r} pads the stride-dilated input with zeros, as "
+                f"lax.conv_transpose does. Pass torch_padding= (the crop, "
+                f"kernel_dilation * (k - 1) - padding) with padding_mode={padding_mode!r}."
+            )
+    return padding, True, modes
 
 
 def conv_transpose_config(
@@ -243,6 +333,7 @@ def conv_transpose_config(
     kernel_size: int | Sequence[int],
     strides: Any = 1,
     padding: Any = "SAME",
+    torch_padding: Any = None,
     output_padding: Any = 0,
     padding_mode: Any = "zeros",
     kernel_dilation: Any = 1,
@@ -257,9 +348,16 @@ def conv_transpose_config(
       features: the output channels (`features` in linen, `out_features` in nnx).
       kernel_size: an int (1-D, as in flax) or one int per spatial axis.
       strides: None, an int or one per spatial axis.
-      padding: flax's 'SAME'/'VALID', or any `jaxpad.conv_transpose` spec.
-      output_padding: an int or one per axis, below the stride or dilation.
-      padding_mode: a `jaxpad.conv_transpose` mode, or one per spatial axis.
+      padding: flax's 'SAME', 'VALID', 'CIRCULAR', 'SAME_LOWER' (stride 1), int,
+        ints or `(lo, hi)` pairs (the padding of `lax.conv_transpose`), or
+        jaxpad's 'same'/'valid'.
+      torch_padding: None, or PyTorch's crop (an int, ints or pairs); then
+        `padding` must be left at 'SAME'.
+      output_padding: an int or one per axis, below the stride or dilation;
+        with `torch_padding` or 'same'/'valid' only.
+      padding_mode: a `jaxpad.conv_transpose` mode, or one per spatial axis;
+        'zeros' with flax's pads and 'SAME_LOWER', 'zeros' or 'circular' with
+        'CIRCULAR'.
       kernel_dilation: None, an int or one per spatial axis.
       feature_group_count: the number of groups.
       transpose_kernel: flax's kernel layout switch (see `kernel_shape_transpose`).
@@ -270,13 +368,16 @@ def conv_transpose_config(
       The checked `ConvTransposeConfig`.
 
     Raises:
-      ValueError: naming the argument, for anything jaxpad would refuse later.
+      ValueError: naming the argument, for anything jaxpad would refuse later,
+        and for a `padding_mode` or `output_padding` flax's paddings cannot take.
       TypeError: non-integer sizes or a non-bool `transpose_kernel`.
 
     Example:
       >>> from jaxpad._layers import conv_transpose_config
       >>> conv_transpose_config(features=8, kernel_size=(3, 3), strides=2).padding
       'same'
+      >>> conv_transpose_config(features=8, kernel_size=3, torch_padding=1).padding
+      ((1, 1),)
     """
     features = _positive(features, features_name)
     sizes = _kernel_size(kernel_size)
@@ -289,21 +390,19 @@ def conv_transpose_config(
         raise TypeError(f"`transpose_kernel` must be a bool; got {transpose_kernel!r}.")
     strides_t = _per_axis(strides, n, "strides")
     dilation_t = _per_axis(kernel_dilation, n, "kernel_dilation")
-    if isinstance(padding, str) and padding.isupper():
-        if padding not in _FLAX_TRANSPOSE:
-            raise ValueError(
-                f"`padding` of ConvTranspose must be flax's 'SAME' or 'VALID', or a jaxpad "
-                f"spec ('same', 'valid', ints or (lo, hi) pairs); got {padding!r}. For "
-                f"periodic upsampling pass padding_mode='circular'."
-            )
-        padding = _FLAX_TRANSPOSE[padding]
-    transpose_padding(padding, (1,) * n, sizes, strides_t, dilation_t)  # checks the spec
-    spec = padding.lower() if isinstance(padding, str) else transpose_padding(
-        padding, (1,) * n, sizes, strides_t, dilation_t)
+    spec, flax_pads, modes = _transpose_spec(padding, torch_padding, padding_mode, n)
+    if not flax_pads:
+        transpose_padding(spec, (1,) * n, sizes, strides_t, dilation_t)  # checks the spec
+    elif isinstance(spec, str):  # 'SAME_LOWER' needs stride 1
+        flax_transpose_padding(spec, (1,) * n, sizes, strides_t, dilation_t)
     extra = output_padding_ints(output_padding, strides_t, dilation_t)
-    modes = canonical_modes(padding_mode, n, "padding_mode")
-    return ConvTransposeConfig(sizes, strides_t, spec, extra, modes, dilation_t, groups,
-                               transpose_kernel)
+    if flax_pads and any(extra):
+        raise ValueError(
+            f"`output_padding` {output_padding!r} goes with torch_padding= or 'same'/'valid'; "
+            f"flax's padding={padding!r} sets the output size itself (its high pads)."
+        )
+    return ConvTransposeConfig(sizes, strides_t, spec, flax_pads, extra, modes, dilation_t,
+                               groups, transpose_kernel)
 
 
 def kernel_shape_transpose(
@@ -330,7 +429,9 @@ def conv_transpose_apply(
     """The ConvTranspose modules' forward pass: `jaxpad.conv_transpose` on channels-last `x`.
 
     Without `transpose_kernel` the kernel is flax's: the lhs-dilated correlation
-    kernel, i.e. jaxpad's kernel flipped with its channel axes swapped.
+    kernel, i.e. jaxpad's kernel flipped with its channel axes swapped. flax's
+    'CIRCULAR' and explicit pads become crops (and zeros around the output)
+    once the input size is known (`flax_transpose_padding`).
     """
     c = config
     nsp = len(c.kernel_size)
@@ -338,11 +439,19 @@ def conv_transpose_apply(
         kernel = jnp.swapaxes(jnp.flip(kernel, tuple(range(nsp))), -1, -2)
 
     def f(x):
-        return conv_transpose(
-            x, kernel, bias, stride=c.strides, padding=c.padding,
-            output_padding=c.output_padding, padding_mode=c.padding_mode,
-            dilation=c.kernel_dilation, groups=c.groups, precision=precision,
-            preferred_element_type=preferred_element_type)
+        crops, extra, zeros = c.padding, c.output_padding, ((0, 0),) * nsp
+        if c.flax_pads:
+            crops, extra, zeros = flax_transpose_padding(
+                c.padding, x.shape[1:-1], c.kernel_size, c.strides, c.kernel_dilation,
+                transpose_kernel=c.transpose_kernel)
+        padded = any(w != (0, 0) for w in zeros)
+        y = conv_transpose(
+            x, kernel, None if padded else bias, stride=c.strides, padding=crops,
+            output_padding=extra, padding_mode=c.padding_mode, dilation=c.kernel_dilation,
+            groups=c.groups, precision=precision, preferred_element_type=preferred_element_type)
+        if padded:  # flax's pads beyond the full output: zeros there, the bias added after
+            y = add_bias(jnp.pad(y, ((0, 0), *zeros, (0, 0))), bias, dimension_numbers(nsp, True))
+        return y
     return _spatial_call(jnp.asarray(x), nsp, f)
 
 
@@ -520,13 +629,7 @@ def pad_apply(config: PadConfig, x: jax.Array, *, channels_last: bool = True) ->
 
 
 # PyTorch's padding layers: family -> jaxpad mode.
-TORCH_PAD_FAMILIES = {
-    "ZeroPad": "zeros",
-    "ConstantPad": "constant",
-    "ReflectionPad": "reflect",
-    "ReplicationPad": "replicate",
-    "CircularPad": "circular",
-}
+TORCH_PAD_FAMILIES = {m.torch_layer: m.name for m in MODE_RECORDS if m.torch_layer}
 
 
 def torch_padding(padding: Any, rank: int, name: str) -> tuple[Pair, ...]:

@@ -3,7 +3,7 @@
 XLA:CPU (jax 0.10, YNNPACK) runs a 2-D convolution whose padding attribute is
 all zeros 1.5-5x slower than the same convolution with any other padding,
 even a negative one that only drops a row (`python -m benchmarks.unpadded`,
-`benchmarks/results/unpadded-cpu.md`; 1-D and 3-D are not affected).
+`benchmarks/results/cpu-2026-11-22-unpadded.md`; 1-D and 3-D are not affected).
 So on CPU an unpadded 2-D convolution reads one copied row more and drops it
 with padding `(-1, 0)`. The row is copied rather than zero-padded because XLA
 folds a zero pad back into the padding attribute.

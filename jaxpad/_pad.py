@@ -13,6 +13,8 @@ from jax import lax
 from jax.typing import ArrayLike
 
 from ._padding import (
+    MODE,
+    MODE_RECORDS,
     ModeLike,
     Pair,
     as_int,
@@ -22,9 +24,6 @@ from ._padding import (
 )
 from ._sharding import auto_partitioned
 
-# Widest pad PyTorch accepts, relative to the axis size (symmetric follows circular).
-_LIMIT = {"reflect": -1, "circular": 0, "symmetric": 0}
-_LIMIT_TEXT = {"reflect": "width < size", "circular": "width <= size", "symmetric": "width <= size"}
 OVERSIZE = ("error", "repeat")
 
 
@@ -63,7 +62,8 @@ def check_widths(
                 f"Negative padding ({lo}, {hi}) on axis {axis} of size {size} crops "
                 f"{size - left} elements, more than the axis holds."
             )
-        if mode in ("zeros", "constant"):
+        record = MODE[mode]
+        if record.fills:
             continue
         # Circular wraps what is left after cropping; the others read the whole axis.
         source = left if mode == "circular" else size
@@ -72,9 +72,10 @@ def check_widths(
                 f"Cannot {mode}-pad axis {axis}: it has no elements to read "
                 f"(size {size}, padding ({lo}, {hi}))."
             )
-        if oversize == "error" and mode in _LIMIT and max(lo, hi) > size + _LIMIT[mode]:
+        slack = record.torch_slack
+        if oversize == "error" and slack is not None and max(lo, hi) > size + slack:
             raise ValueError(
-                f"{mode} padding needs {_LIMIT_TEXT[mode]} on each axis; axis {axis} has size "
+                f"{mode} padding needs {record.limit_text()} on each axis; axis {axis} has size "
                 f"{size} and width ({lo}, {hi}). Pass oversize='repeat' for "
                 f"numpy's repeated {'wrapping' if mode == 'circular' else 'reflection'}."
             )
@@ -256,7 +257,8 @@ def _checked_pad(x, widths, modes, value, oversize) -> jax.Array:
     return pad_validated(x, jnp.asarray(value), widths=widths, modes=modes)
 
 
-_TORCH_MODES = ("constant", "reflect", "replicate", "circular")
+# F.pad's modes: those of PyTorch's padding layers, zeros being its 'constant'.
+_TORCH_MODES = tuple(m.name for m in MODE_RECORDS if m.torch_layer and m.name != "zeros")
 
 
 def torch_pad(

@@ -7,20 +7,104 @@ the functions in this module, so one spec means one thing everywhere.
 
 from __future__ import annotations
 
+import dataclasses
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 Pair = tuple[int, int]
 PaddingLike = str | int | Sequence[int] | Sequence[tuple[int, int]]
 ModeLike = str | Sequence[str]
 
-MODES = ("zeros", "constant", "reflect", "replicate", "circular", "symmetric")
-_MODE_ALIASES = {"edge": "replicate", "wrap": "circular"}
-_MODES_TEXT = (
-    "'zeros', 'constant', 'reflect', 'replicate', 'circular', 'symmetric' "
-    "(or aliases 'edge', 'wrap')"
+def _replicate(j: int, size: int) -> int:
+    return min(max(j, 0), size - 1)
+
+
+def _circular(j: int, size: int) -> int:
+    return j % size
+
+
+def _reflect(j: int, size: int) -> int:
+    if size == 1:
+        return 0
+    m = j % (2 * size - 2)
+    return m if m < size else 2 * size - 2 - m
+
+
+def _symmetric(j: int, size: int) -> int:
+    m = j % (2 * size)
+    return m if m < size else 2 * size - 1 - m
+
+
+@dataclasses.dataclass(frozen=True)
+class Mode:
+    """One padding mode: everything jaxpad knows of it. Every list of modes derives from
+    `MODE_RECORDS`, so a new mode is one entry here (plus its tests).
+
+    Attributes:
+      name: the canonical name.
+      aliases: other names taken for it (numpy's).
+      picture: `1 2 3 4` padded by 2, as the docs show it.
+      source: `source(j, size)`, the element of an axis of `size` that position `j`
+        (negative before the axis) copies, repeating beyond it as numpy does; None for
+        the modes that fill with a value.
+      torch_slack: PyTorch's widest pad is `size + torch_slack`; None: any width.
+      transposable: whether `conv_transpose` extends its input by this mode.
+      causal: whether the padding before an axis reads only its start (so that a
+        stream can make it from its first chunk).
+      torch_layer: the family of PyTorch's padding layers for it (`ReflectionPad2d`,
+        ...), None if PyTorch has none; those but 'zeros' are `F.pad`'s modes.
+    """
+
+    name: str
+    aliases: tuple[str, ...]
+    picture: str
+    source: Callable[[int, int], int] | None
+    torch_slack: int | None
+    transposable: bool
+    causal: bool
+    torch_layer: str | None
+
+    @property
+    def fills(self) -> bool:
+        """Whether the padding is a value rather than copies of the input."""
+        return self.source is None
+
+    def limit_text(self) -> str:
+        """PyTorch's limit in words, e.g. 'width < size'."""
+        return {-1: "width < size", 0: "width <= size"}[self.torch_slack]
+
+    def reads(self, width: int) -> int:
+        """How far into an axis a pad of `width` at one end reaches: the elements the
+        axis needs there (for circular, at the other end)."""
+        if width <= 0 or self.fills:
+            return 0
+        return {"replicate": 1, "reflect": width + 1}.get(self.name, width)
+
+
+MODE_RECORDS = (
+    Mode("zeros", (), "0 0 | 1 2 3 4 | 0 0", None, None, True, True, "ZeroPad"),
+    Mode("constant", (), "v v | 1 2 3 4 | v v", None, None, False, True, "ConstantPad"),
+    Mode("reflect", (), "3 2 | 1 2 3 4 | 3 2", _reflect, -1, True, True, "ReflectionPad"),
+    Mode("replicate", ("edge",), "1 1 | 1 2 3 4 | 4 4", _replicate, None, True, True,
+         "ReplicationPad"),
+    Mode("circular", ("wrap",), "3 4 | 1 2 3 4 | 1 2", _circular, 0, True, False,
+         "CircularPad"),
+    Mode("symmetric", (), "2 1 | 1 2 3 4 | 4 3", _symmetric, 0, True, True, None),
 )
+MODE = {m.name: m for m in MODE_RECORDS}
+MODES = tuple(MODE)
+_MODE_ALIASES = {a: m.name for m in MODE_RECORDS for a in m.aliases}
+
+
+def modes_text(modes: Sequence[str] = MODES) -> str:
+    """`modes` quoted for a message, with the aliases of all modes when all are allowed."""
+    text = ", ".join(map(repr, modes))
+    if tuple(modes) == MODES:
+        text += f" (or aliases {', '.join(map(repr, _MODE_ALIASES))})"
+    return text
+
+
 SPECS = ("same", "same_lower", "valid", "causal", "full")
 
 
@@ -53,11 +137,11 @@ def canonical_ints(value: Any, n: int, name: str, *, minimum: int | None = 1) ->
 def canonical_mode(mode: Any, name: str = "mode") -> str:
     """Maps a mode name (any case, numpy aliases allowed) to one of `MODES`."""
     if not isinstance(mode, str):
-        raise TypeError(f"`{name}` must be a string, one of {_MODES_TEXT}; got {mode!r}.")
+        raise TypeError(f"`{name}` must be a string, one of {modes_text()}; got {mode!r}.")
     key = mode.lower()
     key = _MODE_ALIASES.get(key, key)
     if key not in MODES:
-        raise ValueError(f"`{name}` must be one of {_MODES_TEXT}; got {mode!r}.")
+        raise ValueError(f"`{name}` must be one of {modes_text()}; got {mode!r}.")
     return key
 
 
@@ -86,19 +170,10 @@ def source_index(j: int, size: int, mode: str) -> int:
     """
     if 0 <= j < size:
         return j
-    if mode == "replicate":
-        return min(max(j, 0), size - 1)
-    if mode == "circular":
-        return j % size
-    if mode == "reflect":
-        if size == 1:
-            return 0
-        m = j % (2 * size - 2)
-        return m if m < size else 2 * size - 2 - m
-    if mode == "symmetric":
-        m = j % (2 * size)
-        return m if m < size else 2 * size - 1 - m
-    raise ValueError(f"{mode!r} padding copies no element of the input.")
+    source = MODE[mode].source
+    if source is None:
+        raise ValueError(f"{mode!r} padding copies no element of the input.")
+    return source(j, size)
 
 
 def _is_pair(value: Any) -> bool:
@@ -201,24 +276,25 @@ def _geometry(input_shape, kernel_size, stride, dilation):
     return shape, strides, effs
 
 
-def _explicit(padding: Any, n: int) -> tuple[Pair, ...]:
+def explicit_pairs(padding: Any, n: int, name: str = "padding", *,
+                   negative: bool = False) -> tuple[Pair, ...]:
+    """An int, or one int or `(lo, hi)` pair per axis, as `n` pairs (>= 0 unless `negative`)."""
     if isinstance(padding, Sequence) and not isinstance(padding, str):
         if len(padding) != n:
             raise ValueError(
-                f"`padding` must be a string, an int, {n} ints or {n} (lo, hi) pairs "
-                f"(one per spatial axis); got {padding!r} of length {len(padding)}."
+                f"`{name}` must be {'a string, ' if name == 'padding' else ''}an int, {n} ints "
+                f"or {n} (lo, hi) pairs (one per spatial axis); got {padding!r} of length "
+                f"{len(padding)}."
             )
         pairs = tuple(
-            _pair(p, "padding") if isinstance(p, Sequence) else (as_int(p, "padding"),) * 2
+            _pair(p, name) if isinstance(p, Sequence) else (as_int(p, name),) * 2
             for p in padding
         )
     else:
-        pairs = ((as_int(padding, "padding"),) * 2,) * n
-    if any(v < 0 for p in pairs for v in p):
-        raise ValueError(
-            f"`padding` must be >= 0 on every side (crop the input with jaxpad.pad for "
-            f"negative widths); got {padding!r}."
-        )
+        pairs = ((as_int(padding, name),) * 2,) * n
+    if not negative and any(v < 0 for p in pairs for v in p):
+        hint = " (crop the input with jaxpad.pad for negative widths)" if name == "padding" else ""
+        raise ValueError(f"`{name}` must be >= 0 on every side{hint}; got {padding!r}.")
     return pairs
 
 
@@ -276,7 +352,7 @@ def resolve_padding(
                 f"ints or (lo, hi) pairs; got {padding!r}."
             )
         return tuple(rule(e) for e in effs)
-    return _explicit(padding, len(shape))
+    return explicit_pairs(padding, len(shape))
 
 
 def same_padding(
@@ -419,7 +495,7 @@ def flax_padding(
     dilations = canonical_ints(kernel_dilation, n, "kernel_dilation")
     modes = canonical_modes(padding_mode, n, "padding_mode")
     if not isinstance(padding, str):
-        return _explicit(padding, n), modes, oversize
+        return explicit_pairs(padding, n), modes, oversize
     if padding in _FLAX_MODE:
         mode = _FLAX_MODE[padding]
         if any(m not in ("zeros", mode) for m in modes):
@@ -512,7 +588,116 @@ def transpose_padding(
             f"`padding` of a transposed convolution must be 'same', 'valid', an int, ints or "
             f"(lo, hi) pairs; got {padding!r}."
         )
-    return _explicit(padding, len(shape))
+    return explicit_pairs(padding, len(shape))
+
+
+# flax.linen.ConvTranspose / flax.nnx.ConvTranspose padding strings. 'SAME' and 'VALID' are
+# lax's, which are jaxpad's 'same' and 'valid'; 'CIRCULAR' is flax's own; 'SAME_LOWER' reaches
+# the forward convolution's padding through lax.conv_transpose at stride 1 only.
+FLAX_TRANSPOSE_PADDINGS = ("SAME", "VALID", "CIRCULAR", "SAME_LOWER")
+
+
+def flax_transpose_padding(
+    padding: str | int | Sequence[int] | Sequence[Pair],
+    input_shape: int | Sequence[int],
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int] = 1,
+    dilation: int | Sequence[int] = 1,
+    *,
+    transpose_kernel: bool = False,
+) -> tuple[tuple[Pair, ...], tuple[int, ...], tuple[Pair, ...]]:
+    """flax's ConvTranspose 'CIRCULAR', 'SAME_LOWER' or explicit `padding` in jaxpad's terms.
+
+    Flax computes `lax.conv_transpose`: the input dilated by the stride, padded
+    by `padding`, correlated with the dilated kernel. Per axis of size `i`, with
+    `eff = dilation * (k - 1) + 1` and the full transposed output of
+    `(i - 1) * stride + eff` elements:
+
+    - explicit pads (an int, or one int or `(lo, hi)` pair per axis; negative
+      ones crop, as in lax): the full output with `lo - (eff - 1)` zeros before
+      it and `hi - (eff - 1)` after, a negative count cropping instead. So
+      flax's pad `p` is PyTorch's crop `eff - 1 - p`.
+    - `'CIRCULAR'`: lax's 'VALID' output, `i * stride + max(eff - stride, 0)`
+      elements, wrapped onto the period `i * stride` after flax's centring pad
+      (the odd element before the output, after it with `transpose_kernel`).
+      Full-output element `lo` lands on 0, `lo = (eff - stride) // 2` (rounded
+      up with `transpose_kernel`) when `eff - stride` is in `[0, 2 * i * stride]`.
+    - `'SAME_LOWER'` (any case), at stride 1 only: lax pads the input as the
+      forward convolution's 'SAME_LOWER', `(eff - 1) - (eff - 1) // 2` before
+      and `(eff - 1) // 2` after (output `i`); at a larger stride flax refuses it.
+
+    Args:
+      padding: `'CIRCULAR'`, `'SAME_LOWER'` or explicit pads, as flax takes them.
+      input_shape: the spatial shape of the input.
+      kernel_size: an int, or one int per spatial axis.
+      stride: an int, or one int per spatial axis.
+      dilation: the kernel dilation, an int or one int per spatial axis.
+      transpose_kernel: flax's `transpose_kernel` (it moves 'CIRCULAR''s odd element).
+
+    Returns:
+      `(crops, output_padding, zeros)`, one entry per spatial axis:
+      `jaxpad.conv_transpose` with `padding=crops` and `output_padding` (and
+      `padding_mode='circular'` for 'CIRCULAR'), then padded with `zeros`
+      `(before, after)`, gives flax's output.
+
+    Raises:
+      ValueError: another string, 'SAME_LOWER' with a stride, a wrong number of
+        entries, an empty input axis, or pads that crop away the whole full output.
+      TypeError: non-integer entries.
+
+    Example:
+      >>> from jaxpad._padding import flax_transpose_padding
+      >>> flax_transpose_padding((4, 2), (24, 9), (7, 4), dilation=(2, 3))
+      (((8, 8), (7, 7)), (0, 0), ((0, 0), (0, 0)))
+      >>> flax_transpose_padding(14, 4, 3)  # 12 zeros after the full output of 6, each side
+      (((0, 0),), (0,), ((12, 12),))
+      >>> flax_transpose_padding("CIRCULAR", 15, 6, stride=2)
+      (((2, 2),), (0,), ((0, 0),))
+    """
+    shape, strides, effs = _geometry(input_shape, kernel_size, stride, dilation)
+    n = len(shape)
+    if isinstance(padding, str) and padding.upper() == "SAME_LOWER":
+        if any(s != 1 for s in strides):
+            raise ValueError(
+                f"`padding` {padding!r} of a transposed convolution is flax's at stride 1 only "
+                f"(lax.conv_transpose hands it to the forward convolution, which refuses it "
+                f"with an input dilation); got stride {strides}."
+            )
+        padding = tuple(same(1, e, lower=True) for e in effs)  # stride 1: no size dependence
+    if isinstance(padding, str):
+        if padding != "CIRCULAR":
+            raise ValueError(
+                f"`padding` must be 'CIRCULAR', 'SAME_LOWER', an int, ints or (lo, hi) pairs "
+                f"here (flax's 'SAME' and 'VALID' are jaxpad's 'same' and 'valid'); got "
+                f"{padding!r}."
+            )
+        if min(shape) < 1:
+            raise ValueError(
+                f"`inputs` must have at least one element on every spatial axis for flax's "
+                f"'CIRCULAR' padding (the period is size * stride); got spatial shape {shape}."
+            )
+        crops, extra = [], []
+        for i, s, e in zip(shape, strides, effs):
+            period, excess = i * s, max(e - s, 0)  # lax's 'VALID' output is period + excess
+            total = -excess % (2 * period)  # flax pads it to an odd number of periods
+            before = total // 2 if transpose_kernel else (total + 1) // 2
+            lo = -before % period
+            op = max(lo - (e - s), 0)  # only where eff < stride: the period exceeds the output
+            crops.append((lo, e - s - lo + op))
+            extra.append(op)
+        return tuple(crops), tuple(extra), ((0, 0),) * n
+    pairs = explicit_pairs(padding, n, negative=True)
+    crops = tuple((e - 1 - lo, e - 1 - hi) for (lo, hi), e in zip(pairs, effs))
+    for axis, (i, s, e, (lo, hi)) in enumerate(zip(shape, strides, effs, crops)):
+        if (i - 1) * s + e - max(lo, 0) - max(hi, 0) < 1:
+            raise ValueError(
+                f"`padding` {padding!r} (flax's, the padding of lax.conv_transpose) leaves "
+                f"nothing of the transposed convolution on spatial axis {axis}: input size "
+                f"{i}, stride {s} and effective kernel size {e} make {(i - 1) * s + e} "
+                f"elements and the pads crop {max(lo, 0)} + {max(hi, 0)}; pad more."
+            )
+    return (tuple((max(lo, 0), max(hi, 0)) for lo, hi in crops), (0,) * n,
+            tuple((max(-lo, 0), max(-hi, 0)) for lo, hi in crops))
 
 
 def output_padding_ints(
@@ -649,7 +834,7 @@ def pool_output_shape(
 
 
 # Transposed convolutions take every mode that extends an input; 'constant' fills nothing there.
-TRANSPOSE_MODES = ("zeros", "reflect", "replicate", "symmetric", "circular")
+TRANSPOSE_MODES = tuple(m.name for m in MODE_RECORDS if m.transposable)
 
 
 def canonical_transpose_modes(padding_mode: ModeLike, n: int) -> tuple[str, ...]:
@@ -665,7 +850,7 @@ def canonical_transpose_modes(padding_mode: ModeLike, n: int) -> tuple[str, ...]
         if m not in TRANSPOSE_MODES:
             raise ValueError(
                 f"`padding_mode` of a transposed convolution must be one of "
-                f"{', '.join(map(repr, TRANSPOSE_MODES))}; got {padding_mode!r}."
+                f"{modes_text(TRANSPOSE_MODES)}; got {padding_mode!r}."
             )
     return modes
 
@@ -702,7 +887,7 @@ def equinox_padding(
       ('SAME', ((1, 1), (0, 2)))
     """
     if not isinstance(padding, str):
-        return _explicit(padding, num_spatial_dims)
+        return explicit_pairs(padding, num_spatial_dims)
     spec = padding.upper()
     allowed = EQUINOX_PADDINGS if transpose else (*EQUINOX_PADDINGS, "CAUSAL", "FULL")
     if spec in allowed:

@@ -201,8 +201,19 @@ class Conv1d(_ConvNd):
     """`Conv` with `num_spatial_dims=1`, as `equinox.nn.Conv1d`.
 
     Args:
-      in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
-        use_bias, padding_mode, dtype, padding_value, precision, key: as `Conv`.
+      in_channels: as in `Conv`.
+      out_channels: as in `Conv`.
+      kernel_size: as in `Conv`.
+      stride: as in `Conv`.
+      padding: as in `Conv`.
+      dilation: as in `Conv`.
+      groups: as in `Conv`.
+      use_bias: as in `Conv`.
+      padding_mode: as in `Conv`.
+      dtype: as in `Conv`.
+      padding_value: as in `Conv`.
+      precision: as in `Conv`.
+      key: as in `Conv`.
 
     Raises:
       ValueError, TypeError: as `Conv`.
@@ -222,8 +233,19 @@ class Conv2d(_ConvNd):
     """`Conv` with `num_spatial_dims=2`, as `equinox.nn.Conv2d`.
 
     Args:
-      in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
-        use_bias, padding_mode, dtype, padding_value, precision, key: as `Conv`.
+      in_channels: as in `Conv`.
+      out_channels: as in `Conv`.
+      kernel_size: as in `Conv`.
+      stride: as in `Conv`.
+      padding: as in `Conv`.
+      dilation: as in `Conv`.
+      groups: as in `Conv`.
+      use_bias: as in `Conv`.
+      padding_mode: as in `Conv`.
+      dtype: as in `Conv`.
+      padding_value: as in `Conv`.
+      precision: as in `Conv`.
+      key: as in `Conv`.
 
     Raises:
       ValueError, TypeError: as `Conv`.
@@ -244,8 +266,19 @@ class Conv3d(_ConvNd):
     """`Conv` with `num_spatial_dims=3`, as `equinox.nn.Conv3d`.
 
     Args:
-      in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
-        use_bias, padding_mode, dtype, padding_value, precision, key: as `Conv`.
+      in_channels: as in `Conv`.
+      out_channels: as in `Conv`.
+      kernel_size: as in `Conv`.
+      stride: as in `Conv`.
+      padding: as in `Conv`.
+      dilation: as in `Conv`.
+      groups: as in `Conv`.
+      use_bias: as in `Conv`.
+      padding_mode: as in `Conv`.
+      dtype: as in `Conv`.
+      padding_value: as in `Conv`.
+      precision: as in `Conv`.
+      key: as in `Conv`.
 
     Raises:
       ValueError, TypeError: as `Conv`.
@@ -401,9 +434,19 @@ class ConvTranspose1d(_ConvTransposeNd):
     Note equinox's argument order here: `output_padding` before `padding`.
 
     Args:
-      in_channels, out_channels, kernel_size, stride, output_padding, padding,
-        dilation, groups, use_bias, padding_mode, dtype, precision, key: as
-        `ConvTranspose`.
+      in_channels: as in `ConvTranspose`.
+      out_channels: as in `ConvTranspose`.
+      kernel_size: as in `ConvTranspose`.
+      stride: as in `ConvTranspose`.
+      output_padding: as in `ConvTranspose`.
+      padding: as in `ConvTranspose`.
+      dilation: as in `ConvTranspose`.
+      groups: as in `ConvTranspose`.
+      use_bias: as in `ConvTranspose`.
+      padding_mode: as in `ConvTranspose`.
+      dtype: as in `ConvTranspose`.
+      precision: as in `ConvTranspose`.
+      key: as in `ConvTranspose`.
 
     Raises:
       ValueError, TypeError: as `ConvTranspose`.
@@ -425,9 +468,19 @@ class ConvTranspose2d(_ConvTransposeNd):
     Note equinox's argument order here: `output_padding` before `padding`.
 
     Args:
-      in_channels, out_channels, kernel_size, stride, output_padding, padding,
-        dilation, groups, use_bias, padding_mode, dtype, precision, key: as
-        `ConvTranspose`.
+      in_channels: as in `ConvTranspose`.
+      out_channels: as in `ConvTranspose`.
+      kernel_size: as in `ConvTranspose`.
+      stride: as in `ConvTranspose`.
+      output_padding: as in `ConvTranspose`.
+      padding: as in `ConvTranspose`.
+      dilation: as in `ConvTranspose`.
+      groups: as in `ConvTranspose`.
+      use_bias: as in `ConvTranspose`.
+      padding_mode: as in `ConvTranspose`.
+      dtype: as in `ConvTranspose`.
+      precision: as in `ConvTranspose`.
+      key: as in `ConvTranspose`.
 
     Raises:
       ValueError, TypeError: as `ConvTranspose`.
@@ -449,9 +502,19 @@ class ConvTranspose3d(_ConvTransposeNd):
     Note equinox's argument order here: `output_padding` before `padding`.
 
     Args:
-      in_channels, out_channels, kernel_size, stride, output_padding, padding,
-        dilation, groups, use_bias, padding_mode, dtype, precision, key: as
-        `ConvTranspose`.
+      in_channels: as in `ConvTranspose`.
+      out_channels: as in `ConvTranspose`.
+      kernel_size: as in `ConvTranspose`.
+      stride: as in `ConvTranspose`.
+      output_padding: as in `ConvTranspose`.
+      padding: as in `ConvTranspose`.
+      dilation: as in `ConvTranspose`.
+      groups: as in `ConvTranspose`.
+      use_bias: as in `ConvTranspose`.
+      padding_mode: as in `ConvTranspose`.
+      dtype: as in `ConvTranspose`.
+      precision: as in `ConvTranspose`.
+      key: as in `ConvTranspose`.
 
     Raises:
       ValueError, TypeError: as `ConvTranspose`.

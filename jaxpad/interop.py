@@ -86,7 +86,8 @@ def _conv_arguments(module: Any) -> tuple[dict[str, Any], jax.Array, jax.Array |
         param_dtype=kernel.dtype,
     )
     if transposed:  # PyTorch's crops, in jaxpad.conv_transpose's layout
-        kwargs.update(output_padding=tuple(int(p) for p in module.output_padding),
+        kwargs.update(torch_padding=kwargs.pop("padding"),
+                      output_padding=tuple(int(p) for p in module.output_padding),
                       transpose_kernel=True)
     return kwargs, kernel, bias
 
@@ -100,8 +101,8 @@ def linen_from_torch(module: Any, *, precision: Any = None) -> tuple[Any, dict[s
     `(O, I // groups, *k)` becomes the kernel `(*k, I // groups, O)`.
     A `torch.nn.ConvTranspose{1,2,3}d` becomes a `jaxpad.linen.ConvTranspose`
     with `transpose_kernel=True`: its weight `(C, O // groups, *k)` becomes the
-    kernel `(*k, O // groups, C)`, with padding, output_padding, stride,
-    dilation and groups kept.
+    kernel `(*k, O // groups, C)`, its padding becomes `torch_padding` (PyTorch's
+    crop), and output_padding, stride, dilation and groups are kept.
 
     Args:
       module: the torch convolution.

@@ -105,6 +105,10 @@ class Conv(nn.Module):
       kernel_init: the kernel initialiser (flax's default, LeCun normal).
       bias_init: the bias initialiser (zeros).
       promote_dtype: flax's dtype promotion function.
+      conv_general_dilated: flax's: None for jaxpad's convolution, or a function
+        with `lax.conv_general_dilated`'s signature that convolves instead (it
+        receives the zero pads; `jaxpad.pad` fills the other modes first).
+      conv_general_dilated_cls: flax's: a class whose instance is that function.
       padding_mode: a `jaxpad.pad` mode, or one per spatial axis.
       padding_value: the fill of 'constant' axes.
       oversize: 'error' refuses pads wider than PyTorch allows; 'repeat'
@@ -145,6 +149,8 @@ class Conv(nn.Module):
     kernel_init: Any = default_kernel_init
     bias_init: Any = nn.initializers.zeros_init()
     promote_dtype: Any = promote_dtype
+    conv_general_dilated: Any = None
+    conv_general_dilated_cls: Any = None
     padding_mode: str | Sequence[str] = "zeros"
     padding_value: float = 0.0
     oversize: str = "error"
@@ -175,29 +181,50 @@ class Conv(nn.Module):
         bias = (self.param("bias", self.bias_init, (self.features,), self.param_dtype)
                 if self.use_bias else None)
         inputs, kernel, bias = self.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
+        user_conv = (self.conv_general_dilated_cls() if self.conv_general_dilated_cls is not None
+                     else self.conv_general_dilated)
         return conv_apply(config, inputs, kernel, bias, precision=self.precision,
-                          preferred_element_type=self.preferred_element_type)
+                          preferred_element_type=self.preferred_element_type,
+                          conv_general_dilated=user_conv)
 
 
 class ConvTranspose(nn.Module):
-    """`flax.linen.ConvTranspose` with PyTorch's geometry, groups, output padding and modes.
+    """`flax.linen.ConvTranspose` plus PyTorch's padding, groups, output padding and modes.
 
     Same parameter names, shapes and initialisers as flax's: 'kernel'
     `(*kernel_size, in, features // groups)`, or with `transpose_kernel=True`
     `(*kernel_size, features // groups, in)` (the layout of
     `jaxpad.conv_transpose`, which is PyTorch's `ConvTransposeNd.weight` moved
-    to channels-last), and 'bias' `(features,)`. Flax's 'SAME' and 'VALID'
-    give flax's (and Keras's) numbers: output `size * stride`, and
-    `size * stride + max(eff - stride, 0)`. An int, ints or `(lo, hi)` pairs
-    are PyTorch's: they crop the full output (flax's explicit pairs pad the
-    dilated input instead, and flax's 'CIRCULAR' is refused: use
-    `padding_mode='circular'`, the adjoint of the circular `Conv`).
+    to channels-last), and 'bias' `(features,)`.
+
+    Padding: flax's spellings keep flax's meaning, so swapping flax's class for
+    this one changes no number. With `eff = kernel_dilation * (k - 1) + 1` and
+    an input axis of size `i`:
+
+    - 'SAME', 'VALID': flax's and Keras's, output `i * stride` and
+      `i * stride + max(eff - stride, 0)`; with any `padding_mode` and
+      `output_padding`. Lowercase 'same'/'valid' are jaxpad's names for these
+      rules (flax, at stride 1 only, reads them as the forward convolution's).
+    - 'CIRCULAR': flax's periodic transposed convolution, output `i * stride`,
+      the 'VALID' output wrapped onto that period (with flax's centring, which
+      `transpose_kernel` moves by one for odd overhangs); `padding_mode`
+      'zeros' or 'circular'.
+    - an int, ints or `(lo, hi)` pairs: flax's, the padding of
+      `lax.conv_transpose` (of the stride-dilated input, negative crops),
+      output `(i - 1) * stride + lo + hi - eff + 2`; zeros only. 'SAME_LOWER'
+      (any case) is flax's at stride 1 only: the pads `(eff - 1 - h, h)`,
+      `h = (eff - 1) // 2`, which lax takes from the forward convolution.
+    - `torch_padding`, an int, ints or `(lo, hi)` pairs: PyTorch's
+      `ConvTransposeNd(padding=...)`, the crop of the full output
+      `(i - 1) * stride + eff`, with `output_padding` and any `padding_mode`
+      (`padding` left at 'SAME'). flax's pad `p` is the crop `eff - 1 - p`.
 
     Attributes:
       features: the number of output channels.
       kernel_size: an int (1-D) or one int per spatial axis.
       strides: an int or one per spatial axis (None means 1).
-      padding: 'SAME', 'VALID', 'same', 'valid', an int, ints or `(lo, hi)` pairs.
+      padding: 'SAME', 'VALID', 'CIRCULAR', 'SAME_LOWER', an int, ints or
+        `(lo, hi)` pairs (flax's, see above).
       kernel_dilation: an int or one per spatial axis.
       use_bias: whether to add a bias.
       mask: optional array of the kernel's shape, multiplied into the kernel.
@@ -209,21 +236,28 @@ class ConvTranspose(nn.Module):
       transpose_kernel: flax's kernel layout switch, see above.
       promote_dtype: flax's dtype promotion function.
       preferred_element_type: passed to `lax.conv_general_dilated`.
-      output_padding: PyTorch's, an int or one per axis.
+      output_padding: PyTorch's, an int or one per axis (with `torch_padding`
+        or 'SAME'/'VALID').
       padding_mode: a `jaxpad.conv_transpose` mode, or one per spatial axis.
       feature_group_count: groups; must divide the input channels and `features`.
+      torch_padding: None, or PyTorch's crop: an int, ints or `(lo, hi)` pairs.
 
     Raises:
       ValueError: at the first call, naming the argument: bad sizes, groups,
-        padding, `output_padding` or mode, a `mask` of the wrong shape.
+        padding, `output_padding` or mode, `torch_padding` with a `padding`,
+        a `mask` of the wrong shape.
       TypeError: non-integer sizes, at the first call.
 
     Example:
       >>> import jax.numpy as jnp, jaxpad.linen
       >>> x = jnp.array([1.0, 2.0]).reshape(1, 2, 1)
       >>> ones = {"params": {"kernel": jnp.ones((3, 1, 1)), "bias": jnp.zeros(1)}}
-      >>> up = jaxpad.linen.ConvTranspose(1, 3, strides=2, padding=1, output_padding=1)
-      >>> up.apply(ones, x)[0, :, 0].tolist()
+      >>> torch_style = jaxpad.linen.ConvTranspose(1, 3, strides=2, torch_padding=1,
+      ...                                          output_padding=1)
+      >>> torch_style.apply(ones, x)[0, :, 0].tolist()
+      [1.0, 3.0, 2.0, 2.0]
+      >>> flax_style = jaxpad.linen.ConvTranspose(1, 3, strides=2, padding=((1, 2),))
+      >>> flax_style.apply(ones, x)[0, :, 0].tolist()
       [1.0, 3.0, 2.0, 2.0]
     """
 
@@ -245,6 +279,7 @@ class ConvTranspose(nn.Module):
     output_padding: int | Sequence[int] = 0
     padding_mode: str | Sequence[str] = "zeros"
     feature_group_count: int = 1
+    torch_padding: None | int | Sequence[int] | Sequence[tuple[int, int]] = None
 
     @nn.compact
     def __call__(self, inputs: jax.Array) -> jax.Array:
@@ -258,9 +293,9 @@ class ConvTranspose(nn.Module):
         """
         config = conv_transpose_config(
             features=self.features, kernel_size=self.kernel_size, strides=self.strides,
-            padding=self.padding, output_padding=self.output_padding,
-            padding_mode=self.padding_mode, kernel_dilation=self.kernel_dilation,
-            feature_group_count=self.feature_group_count,
+            padding=self.padding, torch_padding=self.torch_padding,
+            output_padding=self.output_padding, padding_mode=self.padding_mode,
+            kernel_dilation=self.kernel_dilation, feature_group_count=self.feature_group_count,
             transpose_kernel=self.transpose_kernel)
         shape = kernel_shape_transpose(
             config, input_features(inputs, len(config.kernel_size)), self.features)

@@ -130,6 +130,10 @@ class Conv(nnx.Module):
       precision: passed to `lax.conv_general_dilated`.
       kernel_init: the kernel initialiser (flax's default).
       bias_init: the bias initialiser (flax's default, zeros).
+      conv_general_dilated: flax's: the function that convolves, with
+        `lax.conv_general_dilated`'s signature; lax's own (the default) means
+        jaxpad's convolution. Any other receives the zero pads, after
+        `jaxpad.pad` has filled the other modes.
       promote_dtype: flax's dtype promotion function.
       preferred_element_type: passed to `lax.conv_general_dilated`.
       rngs: the `nnx.Rngs` the parameters are drawn from.
@@ -172,6 +176,7 @@ class Conv(nnx.Module):
         precision: Any = None,
         kernel_init: Any = default_kernel_init,
         bias_init: Any = default_bias_init,
+        conv_general_dilated: Any = jax.lax.conv_general_dilated,
         promote_dtype: Any = promote_dtype,
         preferred_element_type: Any = None,
         rngs: nnx.Rngs,
@@ -189,6 +194,7 @@ class Conv(nnx.Module):
         self.kernel_dilation = kernel_dilation
         self.feature_group_count = feature_group_count
         self.kernel_size = kernel_size
+        self.conv_general_dilated = conv_general_dilated
         config = self._config()
         self.kernel_size = config.kernel_size
         _init_params(
@@ -219,25 +225,30 @@ class Conv(nnx.Module):
         """
         inputs, kernel, bias = _operands(self, inputs)
         return conv_apply(self._config(), inputs, kernel, bias, precision=self.precision,
-                          preferred_element_type=self.preferred_element_type)
+                          preferred_element_type=self.preferred_element_type,
+                          conv_general_dilated=self.conv_general_dilated)
 
 
 class ConvTranspose(nnx.Module):
-    """`flax.nnx.ConvTranspose` with PyTorch's geometry, groups, output padding and modes.
+    """`flax.nnx.ConvTranspose` plus PyTorch's padding, groups, output padding and modes.
 
     Same arguments, parameters and initialisation order as flax's: `kernel`
     `(*kernel_size, in_features, out_features // groups)`, or with
     `transpose_kernel=True` `(*kernel_size, out_features // groups, in_features)`
     (`jaxpad.conv_transpose`'s layout), and `bias` `(out_features,)`. The
-    padding rules are `jaxpad.linen.ConvTranspose`'s: 'SAME'/'VALID' are
-    flax's and Keras's, ints and `(lo, hi)` pairs PyTorch's crops.
+    padding rules are `jaxpad.linen.ConvTranspose`'s: flax's 'SAME', 'VALID',
+    'CIRCULAR', ints and `(lo, hi)` pairs keep flax's meaning (ints and pairs
+    pad the stride-dilated input, as `lax.conv_transpose`); PyTorch's crop of
+    the full output goes in `torch_padding`, with `output_padding` and any
+    `padding_mode` (flax's pad `p` is the crop `kernel_dilation * (k - 1) - p`).
 
     Args:
       in_features: the number of input channels.
       out_features: the number of output channels.
       kernel_size: an int (1-D) or one int per spatial axis.
       strides: an int or one per spatial axis (None means 1).
-      padding: 'SAME', 'VALID', 'same', 'valid', an int, ints or `(lo, hi)` pairs.
+      padding: 'SAME', 'VALID', 'CIRCULAR', 'SAME_LOWER' (stride 1), an int,
+        ints or `(lo, hi)` pairs (flax's).
       kernel_dilation: an int or one per spatial axis.
       use_bias: whether to add a bias.
       mask: optional array of the kernel's shape, multiplied into the kernel.
@@ -249,8 +260,12 @@ class ConvTranspose(nnx.Module):
       transpose_kernel: flax's kernel layout switch, see above.
       promote_dtype: flax's dtype promotion function.
       preferred_element_type: passed to `lax.conv_general_dilated`.
-      output_padding: PyTorch's, an int or one per axis.
-      padding_mode: a `jaxpad.conv_transpose` mode, or one per spatial axis.
+      torch_padding: None, or PyTorch's crop: an int, ints or `(lo, hi)` pairs
+        (`padding` left at 'SAME').
+      output_padding: PyTorch's, an int or one per axis (with `torch_padding`
+        or 'SAME'/'VALID').
+      padding_mode: a `jaxpad.conv_transpose` mode, or one per spatial axis
+        ('zeros' with flax's ints and pairs, 'zeros' or 'circular' with 'CIRCULAR').
       feature_group_count: groups; must divide `in_features` and `out_features`.
       rngs: the `nnx.Rngs` the parameters are drawn from.
       kernel_metadata: metadata of the kernel `nnx.Param`.
@@ -258,16 +273,22 @@ class ConvTranspose(nnx.Module):
 
     Raises:
       ValueError: at construction, naming the argument: bad sizes, groups,
-        padding, `output_padding` or mode, a `mask` of the wrong shape.
+        padding, `output_padding` or mode, `torch_padding` with a `padding`,
+        a `mask` of the wrong shape.
       TypeError: non-integer sizes.
 
     Example:
       >>> import jax.numpy as jnp, jaxpad.nnx
       >>> from flax import nnx
-      >>> up = jaxpad.nnx.ConvTranspose(4, 8, (3, 3), strides=2, padding=1, output_padding=1,
-      ...                               padding_mode="circular", rngs=nnx.Rngs(0))
+      >>> up = jaxpad.nnx.ConvTranspose(4, 8, (3, 3), strides=2, torch_padding=1,
+      ...                               output_padding=1, padding_mode="reflect",
+      ...                               rngs=nnx.Rngs(0))
       >>> up.kernel.shape, up(jnp.ones((2, 5, 5, 4))).shape
       ((3, 3, 4, 8), (2, 10, 10, 8))
+      >>> periodic = jaxpad.nnx.ConvTranspose(4, 8, (6, 6), strides=2, padding="CIRCULAR",
+      ...                                     rngs=nnx.Rngs(0))
+      >>> periodic(jnp.ones((2, 15, 15, 4))).shape
+      (2, 30, 30, 8)
     """
 
     def __init__(
@@ -289,6 +310,7 @@ class ConvTranspose(nnx.Module):
         transpose_kernel: bool = False,
         promote_dtype: Any = promote_dtype,
         preferred_element_type: Any = None,
+        torch_padding: None | int | Sequence[int] | Sequence[tuple[int, int]] = None,
         output_padding: int | Sequence[int] = 0,
         padding_mode: str | Sequence[str] = "zeros",
         feature_group_count: int = 1,
@@ -300,6 +322,7 @@ class ConvTranspose(nnx.Module):
         self.out_features = out_features
         self.strides = strides
         self.padding = padding
+        self.torch_padding = torch_padding
         self.output_padding = output_padding
         self.padding_mode = padding_mode
         self.kernel_dilation = kernel_dilation
@@ -319,9 +342,9 @@ class ConvTranspose(nnx.Module):
         # Rebuilt on every call (static, at trace time), so edited attributes take effect.
         return conv_transpose_config(
             features=self.out_features, kernel_size=self.kernel_size, strides=self.strides,
-            padding=self.padding, output_padding=self.output_padding,
-            padding_mode=self.padding_mode, kernel_dilation=self.kernel_dilation,
-            feature_group_count=self.feature_group_count,
+            padding=self.padding, torch_padding=self.torch_padding,
+            output_padding=self.output_padding, padding_mode=self.padding_mode,
+            kernel_dilation=self.kernel_dilation, feature_group_count=self.feature_group_count,
             transpose_kernel=self.transpose_kernel, in_features=self.in_features,
             features_name="out_features")
 

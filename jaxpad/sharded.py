@@ -190,9 +190,17 @@ def conv(
       mesh: the `jax.sharding.Mesh`; None takes the mesh of `jax.set_mesh`.
       batch_axis: the mesh axis the batch is split over (data parallelism on
         top of the domain decomposition), or None.
-      stride, padding, padding_mode, padding_value, oversize, dilation, groups,
-        channels_last, precision, preferred_element_type, impl: as in
-        `jaxpad.conv`.
+      stride: as in `jaxpad.conv`.
+      padding: as in `jaxpad.conv`.
+      padding_mode: as in `jaxpad.conv`.
+      padding_value: as in `jaxpad.conv`.
+      oversize: as in `jaxpad.conv`.
+      dilation: as in `jaxpad.conv`.
+      groups: as in `jaxpad.conv`.
+      channels_last: as in `jaxpad.conv`.
+      precision: as in `jaxpad.conv`.
+      preferred_element_type: as in `jaxpad.conv`.
+      impl: as in `jaxpad.conv`.
 
     Returns:
       The output of `jaxpad.conv`, sharded like `x` (split along the same axes).

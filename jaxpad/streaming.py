@@ -45,6 +45,8 @@ from ._conv import conv as _conv
 from ._conv_transpose import conv_transpose as _conv_transpose
 from ._pad import pad as _pad
 from ._padding import (
+    MODE,
+    MODE_RECORDS,
     ModeLike,
     PaddingLike,
     Pair,
@@ -52,6 +54,7 @@ from ._padding import (
     canonical_ints,
     canonical_modes,
     effective_kernel_size,
+    modes_text,
     resolve_padding,
     transpose_padding,
 )
@@ -67,7 +70,8 @@ __all__ = [
     "init_conv_transpose",
 ]
 
-_TIME_MODES = ("zeros", "constant", "replicate", "reflect", "symmetric")
+# The modes whose padding before the first frame needs no later frame.
+_TIME_MODES = tuple(m.name for m in MODE_RECORDS if m.causal)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,8 +185,8 @@ def _make_config(kind, x, kernel, *, stride, padding, padding_mode, oversize, di
     if modes[t] not in _TIME_MODES:
         raise ValueError(
             f"`padding_mode` of the time axis ({t}) cannot be {modes[t]!r}: it would wrap the "
-            f"end of the sequence, which has not arrived yet, onto its start. Use 'zeros', "
-            f"'constant', 'replicate', 'reflect' or 'symmetric' there."
+            f"end of the sequence, which has not arrived yet, onto its start. Use one of "
+            f"{modes_text(_TIME_MODES)} there."
         )
     strides = canonical_ints(stride, nsp, "stride")
     dilations = canonical_ints(dilation, nsp, "dilation")
@@ -246,8 +250,8 @@ def _pad_axes(x, value, config: _Config, time: Pair, others: bool) -> jax.Array:
 
 
 def _frames_read(mode: str, width: int) -> int:
-    """How many leading frames `width` frames of padding in `mode` read (PyTorch's limits)."""
-    return max({"reflect": width + 1, "symmetric": width}.get(mode, 1), 1)
+    """How many leading frames `width` frames of padding in `mode` read (at least one)."""
+    return max(MODE[mode].reads(width), 1)
 
 
 def _before_first(x, value, config: _Config, width: int, others: bool) -> jax.Array | None:
@@ -349,7 +353,8 @@ class ConvState:
         time stride) that ended the stream.
 
     Raises:
-      Nothing itself; `conv` refuses a state made for another configuration.
+      ValueError: not here, but from `conv`, when given a state made for another
+        configuration.
 
     Example:
       >>> import jax.numpy as jnp, jaxpad
@@ -382,8 +387,8 @@ class ConvTransposeState:
       config: static: the checked shapes and keywords of `init_conv_transpose`.
 
     Raises:
-      Nothing itself; `conv_transpose` refuses a state made for another
-      configuration.
+      ValueError: not here, but from `conv_transpose`, when given a state made for
+        another configuration.
 
     Example:
       >>> import jax.numpy as jnp, jaxpad

@@ -610,8 +610,8 @@ def test_conv_errors_name_the_argument(kwargs, error, match):
         (dict(padding="causal"), r"`padding` must be one of 'SAME', 'SAME_LOWER', 'VALID' "
                                  r"\(any case\), an int, 1 ints or 1 \(lo, hi\) pairs"),
         (dict(padding_mode="constant"), r"`padding_mode` of a transposed convolution must be "
-                                        r"one of 'zeros', 'reflect', 'replicate', 'symmetric', "
-                                        r"'circular'; got 'constant'"),
+                                        r"one of 'zeros', 'reflect', 'replicate', 'circular', "
+                                        r"'symmetric'; got 'constant'"),
         (dict(stride=2, output_padding=2), r"`output_padding` must be smaller than the stride "
                                            r"or the dilation on every axis"),
     ],

@@ -1,4 +1,4 @@
-"""The examples in examples/ run, in short versions (the full runs are by hand, see README)."""
+"""The examples in examples/ run, in short versions (the full runs are by hand; see docs/)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def test_train_digits_short(capsys):
     example = _example("train_digits", "optax", "sklearn", "tqdm")
     results = example.main(["--epochs", "1", "--limit", "512", "--modes", "reflect", "zeros"])
     assert [r["mode"] for r in results] == ["reflect", "zeros"]
-    # Far above chance (10%) after 8 steps; the full run reaches >= 97% (README).
+    # Far above chance (10%) after 8 steps; the full run reaches >= 97% (docs/flax.md).
     assert all(r["accuracy"] > 0.5 and r["test_size"] == 450 for r in results)
     out = capsys.readouterr().out
     assert "final test accuracy with reflect padding" in out

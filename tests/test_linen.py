@@ -342,3 +342,29 @@ def test_import_jaxpad_needs_neither_flax_nor_torch():
     code = ("import sys, jaxpad; assert 'flax' not in sys.modules; "
             "jaxpad.linen.Conv, jaxpad.nnx.Conv; assert 'flax' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_conv_general_dilated_and_its_cls_convolve_as_in_flax():
+    """flax's `conv_general_dilated` / `conv_general_dilated_cls` fields, linen side."""
+    calls = []
+
+    def conv_fn(*args, **kwargs):
+        calls.append(args[3])
+        return jax.lax.conv_general_dilated(*args, **kwargs)
+
+    x = jax.random.normal(jax.random.key(0), (2, 7, 6, 2))
+    theirs = nn.Conv(3, (3, 2), 2, padding=((1, 2), (0, 1)), precision=HIGHEST)
+    variables = theirs.init(jax.random.key(1), x)
+    expected = theirs.apply(variables, x)
+    for kwargs in (dict(conv_general_dilated=conv_fn),
+                   dict(conv_general_dilated_cls=lambda: conv_fn)):
+        ours = jaxpad.linen.Conv(3, (3, 2), 2, padding=((1, 2), (0, 1)), precision=HIGHEST,
+                                 **kwargs)
+        assert_close(ours.apply(variables, x), expected)
+        assert calls.pop() == [(1, 2), (0, 1)]
+    reflect = jaxpad.linen.Conv(3, (3, 2), 2, padding="REFLECT", precision=HIGHEST,
+                                conv_general_dilated=conv_fn)
+    assert_close(reflect.apply(variables, x),
+                 jaxpad.linen.Conv(3, (3, 2), 2, padding="REFLECT",
+                                   precision=HIGHEST).apply(variables, x))
+    assert calls.pop() == [(0, 0), (0, 0)]  # padded first

@@ -208,3 +208,31 @@ def test_pytorch_named_pads_equal_pytorch(name):
 def test_pad_errors_at_construction(make, error, match):
     with pytest.raises(error, match=match):
         make()
+
+
+@pytest.mark.parametrize("padding, mode", [("CIRCULAR", "zeros"), ((1, 2), "zeros"),
+                                           ("same", ["constant", "reflect"])])
+def test_conv_general_dilated_convolves_as_in_flax(padding, mode):
+    """flax's `conv_general_dilated=`: the given function convolves (it sees the zero pads,
+    jaxpad.pad the rest); lax's own, the default, is jaxpad's convolution."""
+    calls = []
+
+    def conv_fn(*args, **kwargs):
+        calls.append(args[3])
+        return jax.lax.conv_general_dilated(*args, **kwargs)
+
+    kwargs = dict(padding=padding, precision=HIGHEST)
+    ours = jaxpad.nnx.Conv(2, 3, (3, 2), 2, padding_mode=mode, padding_value=0.5,
+                           conv_general_dilated=conv_fn, **kwargs, rngs=nnx.Rngs(0))
+    default = jaxpad.nnx.Conv(2, 3, (3, 2), 2, padding_mode=mode, padding_value=0.5, **kwargs,
+                              rngs=nnx.Rngs(0))
+    x = _x((2, 7, 6, 2))
+    assert_close(ours(x), default(x))
+    assert calls and default.conv_general_dilated is jax.lax.conv_general_dilated
+    if mode == "zeros" and padding != "CIRCULAR":
+        assert calls[-1] == [(1, 1), (2, 2)]  # flax's pads, passed on
+        flax_conv = nnx.Conv(2, 3, (3, 2), 2, conv_general_dilated=conv_fn, **kwargs,
+                             rngs=nnx.Rngs(0))
+        assert_close(ours(x), flax_conv(x))
+    else:
+        assert all(p == (0, 0) for p in calls[-1])  # padded first

@@ -5,12 +5,14 @@ from __future__ import annotations
 import itertools
 import math
 
+import jax.numpy as jnp
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from reference import tf_same
 
 import jaxpad
+from jaxpad import _padding
 
 GRID = list(itertools.product(range(1, 13), range(1, 7), range(1, 4), range(1, 4)))
 
@@ -102,3 +104,32 @@ def test_empty_output_error():
     with pytest.raises(ValueError, match=r"spatial axis 1 has size 2, padding \(0, 0\) and "
                                          r"effective kernel size 5"):
         jaxpad.conv_output_shape((9, 2), 3, 1, "valid", 2)
+
+
+@pytest.mark.parametrize("record", _padding.MODE_RECORDS, ids=lambda m: m.name)
+def test_each_mode_record_describes_its_mode(record):
+    """The picture is what `pad` does, the aliases name the mode, every list derives from
+    the records."""
+    row = jnp.arange(1.0, 5.0)
+    left, middle, right = record.picture.split(" | ")
+    got = jaxpad.pad(row, 2, record.name, value=9.0).tolist()
+    expected = [9.0 if v == "v" else float(v) for v in f"{left} {middle} {right}".split()]
+    assert got == expected
+    for alias in record.aliases:
+        assert jaxpad.pad(row, 2, alias.upper(), value=9.0).tolist() == expected
+    assert (record.name in _padding.TRANSPOSE_MODES) == record.transposable
+    assert record.name in jaxpad.MODES
+    assert record.fills == (record.source is None)
+
+
+def test_a_pad_reads_what_its_record_says():
+    """`Mode.reads(width)`: how many elements at one end a pad of `width` there reaches."""
+    for record in _padding.MODE_RECORDS:
+        for width in range(5):
+            if record.fills or width == 0:
+                assert record.reads(width) == 0
+                continue
+            read = [_padding.source_index(j, 9, record.name) for j in range(-width, 0)]
+            if record.name == "circular":  # from the other end
+                read = [9 - 1 - i for i in read]
+            assert max(read) + 1 == record.reads(width), (record.name, width)

@@ -388,11 +388,12 @@ LAYER_CASES = {
 
 
 def _offline_padding(kind, c):
-    """The offline layer's padding: causal in time (axis 0), 1 on the other axis."""
+    """The offline layer's padding keyword: causal in time (axis 0), 1 on the other axis
+    (ConvTranspose: PyTorch's crop, as the streaming layer's `padding`)."""
     eff = c["kernel_size"][0] if kind == "conv_transpose" else 2 * (c["kernel_size"][0] - 1) + 1
     if kind == "conv":
-        return [(eff - 1, 0), (1, 1)]
-    return [(0, eff - c["strides"][0]), (1, 1)]
+        return {"padding": [(eff - 1, 0), (1, 1)]}
+    return {"torch_padding": [(0, eff - c["strides"][0]), (1, 1)]}
 
 
 def _perturbed(params):
@@ -413,7 +414,7 @@ def test_linen_layers_stream_an_offline_checkpoint(kind, extra):
         "conv_transpose": (jaxpad.linen.ConvTranspose, jaxpad.linen.StreamingConvTranspose),
     }[kind]
     x = _rand((2, 10, 6, 4), 0)
-    offline = offline_cls(6, padding=_offline_padding(kind, c), **c)
+    offline = offline_cls(6, **_offline_padding(kind, c), **c)
     stream = stream_cls(6, padding=[(1, 1)], **c)
     params = offline.init(jax.random.key(0), x)["params"]
     # The same parameter tree from the same key: checkpoints are interchangeable.
@@ -449,7 +450,7 @@ def test_nnx_layers_stream_an_offline_checkpoint(kind):
     }[kind]
     kernel_size, strides = c["kernel_size"], c["strides"]
     rest = {k: v for k, v in c.items() if k not in ("kernel_size", "strides")}
-    offline = offline_cls(4, 6, kernel_size, strides, padding=_offline_padding(kind, c), **rest,
+    offline = offline_cls(4, 6, kernel_size, strides, **_offline_padding(kind, c), **rest,
                           rngs=nnx.Rngs(0))
     stream = stream_cls(4, 6, kernel_size, strides, padding=[(1, 1)], **rest, rngs=nnx.Rngs(0))
     jax.tree.map(np.testing.assert_array_equal, nnx.state(stream, nnx.Param),
