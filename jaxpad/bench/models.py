@@ -61,7 +61,7 @@ from jax import lax
 import jaxpad
 from jaxpad._bench import _JNP_MODE, interleaved, temp_bytes
 from jaxpad._conv import dimension_numbers
-from jaxpad._padding import canonical_ints, canonical_modes, resolve_padding
+from jaxpad._padding import MODE_RECORDS, canonical_ints, canonical_modes, resolve_padding
 
 __all__ = ["MODELS", "Build", "Model", "check", "main", "parse_variant", "run"]
 
@@ -279,7 +279,8 @@ class _Zeros(_PadFirst):
         return jaxpad.conv_transpose(x, w, b, stride=stride, padding=padding)
 
 
-_TORCH_MODE = {"reflect": "reflect", "replicate": "replicate", "circular": "circular"}
+# F.pad's copying modes, by jaxpad's names (which are torch's)
+_TORCH_MODES = {m.name for m in MODE_RECORDS if m.torch_layer and not m.fills}
 
 
 class _Torch(_Ops):
@@ -338,10 +339,10 @@ class _Torch(_Ops):
         for mode in dict.fromkeys(modes):
             if mode == "zeros":
                 continue
-            if mode not in _TORCH_MODE:
+            if mode not in _TORCH_MODES:
                 raise NotImplementedError(f"torch has no padding mode {mode!r}")
             widths = [p if m == mode else (0, 0) for p, m in zip(pads, modes)]
-            x = self.F.pad(x, self._widths(widths), mode=_TORCH_MODE[mode])
+            x = self.F.pad(x, self._widths(widths), mode=mode)
         zero = [p if m == "zeros" else (0, 0) for p, m in zip(pads, modes)]
         if any(lo != hi for lo, hi in zero):
             return self.F.pad(x, self._widths(zero)), (0,) * len(zero)
