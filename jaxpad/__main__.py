@@ -1,4 +1,4 @@
-"""The command line: `jaxpad demo`, `jaxpad bench` (or `python -m jaxpad ...`)."""
+"""The command line: `jaxpad demo`, `jaxpad bench [--models]` (or `python -m jaxpad ...`)."""
 
 from __future__ import annotations
 
@@ -70,9 +70,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jaxpad", description=jaxpad.__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="show every padding mode and the 'same' rule")
-    commands.add_parser("bench", help="benchmark jaxpad against the alternatives",
-                        add_help=False)
+    commands.add_parser("bench", help="benchmark jaxpad against the alternatives "
+                        "(with --models: whole models)", add_help=False)
     args, rest = parser.parse_known_args(argv)
+    if args.command == "bench" and "--models" in rest:
+        from .bench.models import main as models
+
+        return models(rest, prog="jaxpad bench")
     if args.command == "bench":
         from ._bench import main as bench
 

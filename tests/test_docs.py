@@ -17,6 +17,7 @@ import pytest
 
 import jaxpad
 from jaxpad import _conv, _conv_transpose, _dilated, _layers, _pad, _padding, _pool
+from jaxpad.bench import models as bench_models
 
 # The submodules; the Flax and Equinox layers and the PyTorch converters need optional
 # dependencies.
@@ -32,7 +33,7 @@ def _optional(name):
 
 
 @pytest.mark.parametrize(
-    "module", [_padding, _pad, _conv, _conv_transpose, _pool, _dilated, _layers]
+    "module", [_padding, _pad, _conv, _conv_transpose, _pool, _dilated, _layers, bench_models]
 )
 def test_doctests(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)

@@ -1,0 +1,1 @@
+"""Benchmark harnesses that `import jaxpad` never loads: `jaxpad bench --models` (`models`)."""
