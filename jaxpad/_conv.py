@@ -222,12 +222,12 @@ def conv(
       preferred_element_type: passed to `lax.conv_general_dilated`.
       impl: how non-zero modes are computed, with identical results:
         'frame' runs the zero-padded convolution and corrects the output border
-        from the thin frame of padded values (reverse-mode autodiff only,
-        through a custom VJP that saves only `x` and the kernel and builds no
-        padded copy; on CPU the forward pass pads first where a cost model
-        says that is faster; channels-first inputs are transposed to run it
-        channels-last); 'pad' pads the input, then convolves (works
-        with `jax.jvp`); 'auto' takes 'frame' except for 'constant' padding,
+        from the thin frame of padded values (a bilinear primitive like lax's
+        convolution, so every transformation applies; its backward pass saves
+        only `x` and the kernel and builds no padded copy; on CPU the forward
+        pass pads first where a cost model says that is faster; channels-first
+        inputs are transposed to run it channels-last); 'pad' pads the input,
+        then convolves; 'auto' takes 'frame' except for 'constant' padding,
         and on CPU pads first in both passes where the input is small beside
         the output (stems, channel-widening layers: faster there, and the
         saved copy keeps the step within 1.05x of zero padding's memory).
