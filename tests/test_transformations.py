@@ -11,7 +11,6 @@ with hypothesis; `JAXPAD_HYPOTHESIS=thorough` runs every cell.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 import math
 from collections.abc import Callable
