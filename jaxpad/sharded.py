@@ -230,6 +230,8 @@ def _tangent_block(plan: _Plan, tx: jax.Array, kernel: jax.Array) -> jax.Array:
 
 
 def _shard_map(plan: _Plan, f, args, in_specs, out_specs):
+    if plan.mesh.explicit_axes:  # explicit shardings must already match the specs
+        args = [jax.reshard(a, NamedSharding(plan.mesh, s)) for a, s in zip(args, in_specs)]
     return jax.shard_map(f, mesh=plan.mesh, in_specs=in_specs, out_specs=out_specs)(*args)
 
 
@@ -275,11 +277,7 @@ def _halo_conv_jvp(plan, primals, tangents):
 @partial(jax.jit, static_argnames=("plan",))
 def sharded_conv(x, kernel, bias, value, *, plan: _Plan) -> jax.Array:
     """The halo-exchange convolution of batched `x` as `plan` says, plus the bias."""
-    args = (x, kernel, value)
-    if plan.mesh.explicit_axes:  # explicit shardings must already match the specs
-        args = tuple(jax.reshard(a, NamedSharding(plan.mesh, spec))
-                     for a, spec in zip(args, (plan.spec, PartitionSpec(), PartitionSpec())))
-    y = _halo_conv(plan, *args)
+    y = _halo_conv(plan, x, kernel, value)
     if bias is None:
         return y
     shape = [1] * y.ndim

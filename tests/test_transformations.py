@@ -78,6 +78,8 @@ FUNCTIONS = {
     "max_pool": (("-",), ("window", "dilated"), False),
     "avg_pool": (TRANSPOSE_MODES, ("-",), True),
     "sharded.conv": (MODES, ("auto", "frame", "pad"), True),
+    # Plain conv on an input split over an explicit mesh axis: the halo exchange.
+    "conv@explicit": (MODES, ("auto",), True),
     "linen.Conv": (MODES, ("-",), True),
     "nnx.Conv": (MODES, ("-",), True),
     "linen.ConvTranspose": (TRANSPOSE_MODES, ("-",), True),
@@ -219,6 +221,7 @@ class Case:
     params: Any  # a pytree of arrays, possibly empty
     linear: bool  # affine in x: linear_transpose applies to f(., p) - f(0, p)
     ref_key: Any = None  # cells with equal keys share the reference's results
+    mesh: Any = None  # x and its tangents split along the first spatial axis over it
 
 
 _SPATIAL = {1: (6,), 2: (5, 4), 3: (4, 3, 3)}
@@ -290,12 +293,12 @@ def build(cell: Cell) -> Case:
         return Case(f, lambda x, p: _pad_ref(x, _spatial_widths(x, widths), mode), x, {}, True,
                     ("pad", mode, rank, cell.dtype))
 
-    if name in ("conv", "sharded.conv", "linen.Conv", "nnx.Conv"):
-        layer = name.endswith("Conv")
+    if name in ("conv", "sharded.conv", "conv@explicit", "linen.Conv", "nnx.Conv"):
+        layer, sharded = name.endswith("Conv"), name in ("sharded.conv", "conv@explicit")
         kernel, stride, dilation, groups = _conv_geometry(rank)
-        if name == "sharded.conv" or layer:
+        if sharded or layer:
             kernel, stride, dilation, groups = (3,) * rank, (1,) * rank, (1,) * rank, 1
-        shape = _SHARDED_SPATIAL[rank] if name == "sharded.conv" else _SPATIAL[rank]
+        shape = _SHARDED_SPATIAL[rank] if sharded else _SPATIAL[rank]
         x = _normal(rng, (2, *shape, 2), dtype)
         w = _normal(rng, (*kernel, 2 // groups, 4), dtype)
         pads = _same_pads(shape, kernel, stride, dilation)
@@ -309,6 +312,13 @@ def build(cell: Cell) -> Case:
 
         if name == "conv" and cell.impl.startswith("frame-"):
             f = _frame_strategy(cell.impl, rank, shape, kernel, stride, dilation, groups, mode)
+        elif name == "conv@explicit":
+            def f(x, p):
+                return jaxpad.conv(x, p["kernel"], **keywords)
+
+            mesh = jax.make_mesh((2,), ("x",), axis_types=(jax.sharding.AxisType.Explicit,),
+                                 devices=jax.devices("cpu")[:2])
+            return Case(f, ref, x, {"kernel": w}, True, mesh=mesh)
         elif name == "conv":
             def f(x, p):
                 return jaxpad.conv(x, p["kernel"], impl=cell.impl, **keywords)
@@ -515,19 +525,34 @@ def _close(name, actual, expected, dtype):
 _EXPECTED: dict[Any, Any] = {}
 
 
+def _split(mesh, tree):
+    """Arrays of x's shape (or stacked ones) split along their first spatial axis over `mesh`."""
+    def place(a, lead):
+        spec = jax.sharding.PartitionSpec(*(None,) * lead, None, "x")
+        return jax.device_put(a, jax.sharding.NamedSharding(mesh, spec))
+
+    x, p, (tx, tp, target, xx, txx, pp, y_adjoint) = tree
+    return place(x, 0), p, (place(tx, 0), tp, target, place(xx, 1), place(txx, 1), pp,
+                            y_adjoint)
+
+
 def check(cell: Cell) -> None:
     with jax.enable_x64(cell.dtype in ("float64", "complex128")):
         case = build(cell)
-        aux = _inputs(case)
+        args = (case.x, case.params, _inputs(case))
         got_shape, want_shape = (jax.eval_shape(g, case.x, case.params)
                                  for g in (case.f, case.ref))
         assert (got_shape.shape, got_shape.dtype) == (want_shape.shape, want_shape.dtype)
-        got = _run(transformations(case.f, case.linear), case.x, case.params, aux)
+        if case.mesh is None:
+            got = _run(transformations(case.f, case.linear), *args)
+        else:
+            with jax.set_mesh(case.mesh):
+                got = _run(transformations(case.f, case.linear), *_split(case.mesh, args))
         key = case.ref_key or cell
         if key not in _EXPECTED:
             _EXPECTED.clear()  # cells sharing a reference are neighbours in CELLS
-            _EXPECTED[key] = _run(transformations(case.ref, case.linear), *_cast(
-                (case.x, case.params, aux), _reference_dtype(cell.dtype)))
+            _EXPECTED[key] = _run(transformations(case.ref, case.linear),
+                                  *_cast(args, _reference_dtype(cell.dtype)))
         expected = dict(_EXPECTED[key])
     if case.linear:
         lhs, rhs, scale = got.pop("adjoint")
