@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import reference
-from helpers import PROFILE, examples, tolerance
+from helpers import THOROUGH, examples, tolerance
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax import lax
@@ -36,8 +36,14 @@ try:
 
     import jaxpad.linen
     import jaxpad.nnx
-except ImportError:  # the layers' cells are left out
+except ImportError:  # the Flax layers' cells are left out
     nnx = None
+try:
+    import equinox as eqx
+
+    import jaxpad.equinox
+except ImportError:  # the Equinox layers' cells are left out
+    eqx = None
 
 HIGHEST = lax.Precision.HIGHEST
 MODES = ("zeros", "constant", "reflect", "replicate", "circular", "symmetric")
@@ -86,7 +92,11 @@ FUNCTIONS = {
     "nnx.ConvTranspose": (TRANSPOSE_MODES, ("-",), True),
     "linen.Pad": (MODES, ("-",), True),
     "nnx.Pad": (MODES, ("-",), True),
+    "equinox.Conv": (MODES, ("-",), True),
+    "equinox.ConvTranspose": (TRANSPOSE_MODES, ("-",), True),
+    "equinox.Pad": (MODES, ("-",), True),
 }
+_OPTIONAL = {"linen": nnx, "nnx": nnx, "equinox": eqx}  # the layers' packages
 
 
 def _applies(function: str, mode: str, impl: str) -> bool:
@@ -100,7 +110,7 @@ CELLS = [Cell(f, m, i, r, d)
          for f, (modes, impls, complex_ok) in FUNCTIONS.items()
          for m, r, d, i in itertools.product(modes, (1, 2, 3), DTYPES, impls)
          if _applies(f, m, i) and (complex_ok or not d.startswith("complex"))
-         and (nnx is not None or f.split(".")[0] not in ("linen", "nnx"))]
+         and _OPTIONAL.get(f.split(".")[0], True) is not None]
 
 
 # ---------------------------------------------------------------------------------------
@@ -269,7 +279,7 @@ def build(cell: Cell) -> Case:
     rank, mode, dtype = cell.rank, cell.mode, jnp.dtype(cell.dtype)
     rng = np.random.default_rng(rank)
     name = cell.function
-    if name in ("pad", "torch_pad", "linen.Pad", "nnx.Pad"):
+    if name in ("pad", "torch_pad", "linen.Pad", "nnx.Pad", "equinox.Pad"):
         x = _normal(rng, (2, *_SPATIAL[rank], 2), dtype)
         widths = _PAD_WIDTHS[:rank]
         if name == "pad":
@@ -285,15 +295,18 @@ def build(cell: Cell) -> Case:
 
             def f(x, p):
                 return layer.apply({}, x)
-        else:
+        elif name == "nnx.Pad":
             nnx_layer = jaxpad.nnx.Pad(widths, mode, value=VALUE)
 
             def f(x, p):
                 return nnx_layer(x)
+        else:
+            f = _channels_last(jaxpad.equinox.Pad(widths, mode, value=VALUE), rank)
         return Case(f, lambda x, p: _pad_ref(x, _spatial_widths(x, widths), mode), x, {}, True,
                     ("pad", mode, rank, cell.dtype))
 
-    if name in ("conv", "sharded.conv", "conv@explicit", "linen.Conv", "nnx.Conv"):
+    if name in ("conv", "sharded.conv", "conv@explicit", "linen.Conv", "nnx.Conv",
+                "equinox.Conv"):
         layer, sharded = name.endswith("Conv"), name in ("sharded.conv", "conv@explicit")
         kernel, stride, dilation, groups = _conv_geometry(rank)
         if sharded or layer:
@@ -329,12 +342,16 @@ def build(cell: Cell) -> Case:
             def f(x, p):
                 return jaxpad.sharded.conv(x, p["kernel"], spatial_axes=("x",) + (None,) * (
                     rank - 1), mesh=mesh, impl=cell.impl, **keywords)
+        elif name == "equinox.Conv":
+            return _equinox_case(cell, x, ref, dict(
+                kernel_size=3, padding=1, padding_mode=mode, padding_value=VALUE))
         else:
             return _layer_case(cell, x, ref, dict(
                 kernel_size=kernel, padding="SAME", padding_mode=mode, padding_value=VALUE))
         return Case(f, ref, x, {"kernel": w}, True, (name, mode, rank, cell.dtype))
 
-    if name in ("conv_transpose", "linen.ConvTranspose", "nnx.ConvTranspose"):
+    if name in ("conv_transpose", "linen.ConvTranspose", "nnx.ConvTranspose",
+                "equinox.ConvTranspose"):
         k, stride, padding = ROUTES[cell.impl] if name == "conv_transpose" else (3, 2, 1)
         shape = _TRANSPOSE_SPATIAL[rank]
         x = _normal(rng, (2, *shape, 2), dtype)
@@ -344,6 +361,9 @@ def build(cell: Cell) -> Case:
                                     mode=mode)
             return y + p["bias"] if "bias" in p else y
 
+        if name == "equinox.ConvTranspose":
+            return _equinox_case(cell, x, ref, dict(
+                kernel_size=k, stride=stride, padding=padding, padding_mode=mode))
         if name != "conv_transpose":
             return _layer_case(cell, x, ref, dict(
                 kernel_size=(k,) * rank, strides=stride, padding=padding, padding_mode=mode,
@@ -403,6 +423,43 @@ def _layer_case(cell: Cell, x, ref, kwargs) -> Case:
             return {"kernel": p["kernel"][...], "bias": p["bias"][...]}
 
     return Case(f, lambda x, p: ref(x, unpack(p)), x, params, True)
+
+
+def _channels_last(module, rank):
+    """An Equinox layer (unbatched, channels first) as `f(x, params)` of channels-last x,
+    vmapped over the batch as Equinox is used."""
+
+    def f(x, p):
+        layer = module if p is None else eqx.combine(p, module)
+        if x.ndim == rank + 2:
+            return jax.vmap(lambda a: f(a, p))(x)
+        return jnp.moveaxis(layer(jnp.moveaxis(x, -1, 0)), 0, -1)
+
+    return lambda x, p: f(x, p or None)
+
+
+def _equinox_case(cell: Cell, x, ref, kwargs) -> Case:
+    """An Equinox layer of `cell.function` with random parameters, as `f(x, params)`.
+
+    Its weight `(O, I, *k)` is the kernel of a correlation, over the stride-dilated
+    input for ConvTranspose: the references take it as `(*k, I, O)` (flipped, for the
+    transposed convolution's `(*k, O, C)`), its bias `(O, 1, ..., 1)` flat.
+    """
+    rank = cell.rank
+    transpose = "Transpose" in cell.function
+    layer = getattr(jaxpad.equinox, cell.function[8:])(
+        rank, 2, 3 if transpose else 4, **kwargs, dtype=jnp.dtype(cell.dtype),
+        precision=HIGHEST, key=jax.random.key(0))
+    params, static = eqx.partition(layer, eqx.is_array)
+    params = _random_like(np.random.default_rng(7), params)
+
+    def unpack(p):
+        kernel = jnp.moveaxis(p.weight, (0, 1), (-1, -2))  # (*k, I, O)
+        if transpose:  # the transposed convolution's kernel, (*k, O, C)
+            kernel = jnp.flip(jnp.swapaxes(kernel, -1, -2), tuple(range(rank)))
+        return {"kernel": kernel, "bias": p.bias.reshape(-1)}
+
+    return Case(_channels_last(static, rank), lambda x, p: ref(x, unpack(p)), x, params, True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -474,14 +531,8 @@ def transformations(f: Callable, linear: bool) -> Callable:
 
 
 def _run(program: Callable, *args: Any) -> Any:
-    """`program` jitted and run on host results; compiled without LLVM's costly passes.
-
-    A cell's program holds every transformation of the function: XLA:CPU's backend
-    optimisations took most of its compile time and change no value checked here.
-    """
-    compiled = jax.jit(program).lower(*args).compile(
-        {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True})
-    return jax.device_get(compiled(*args))
+    """`program` jitted, its results on the host."""
+    return jax.device_get(jax.jit(program)(*args))
 
 
 def _inputs(case: Case, seed: int = 11):
@@ -568,18 +619,18 @@ def tolerance_of(dtype: str) -> float:
     return tolerance(np.float32 if dtype.startswith("complex") else np.dtype(jnp.dtype(dtype)))
 
 
-# The default run samples this many cells (about 8 s each on a 2-core CPU).
-SAMPLED = 6
+# The default run samples this many cells (5-10 s each on a 2-core CPU).
+SAMPLED = 8
 
 
-@pytest.mark.skipif(PROFILE == "thorough", reason="the thorough sweep runs every cell")
+@pytest.mark.skipif(THOROUGH, reason="the thorough sweep runs every cell")
 @settings(max_examples=examples(SAMPLED))
 @given(cell=st.sampled_from(CELLS))
 def test_sampled_cells(cell):
     check(cell)
 
 
-@pytest.mark.parametrize("cell", CELLS if PROFILE == "thorough" else [], ids=str)
+@pytest.mark.parametrize("cell", CELLS if THOROUGH else [], ids=str)
 def test_every_cell(cell):
     check(cell)
 
