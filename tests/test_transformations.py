@@ -366,8 +366,8 @@ def build(cell: Cell) -> Case:
                 kernel_size=k, stride=stride, padding=padding, padding_mode=mode))
         if name != "conv_transpose":
             return _layer_case(cell, x, ref, dict(
-                kernel_size=(k,) * rank, strides=stride, padding=padding, padding_mode=mode,
-                transpose_kernel=True))
+                kernel_size=(k,) * rank, strides=stride, torch_padding=padding,
+                padding_mode=mode, transpose_kernel=True))
 
         def f(x, p):
             return jaxpad.conv_transpose(x, p["kernel"], stride=stride, padding=padding,
