@@ -199,7 +199,10 @@ def conv(
       'circular' `3 4 1 2 3 4 1 2`, 'constant' fills with `padding_value`.
 
     Zero padding is passed to `lax.conv_general_dilated` as explicit `(lo, hi)`
-    pairs; other modes pad the input with `jaxpad.pad` first. Results equal
+    pairs; other modes pad the input with `jaxpad.pad` first. On an input split
+    along spatial axes over explicit mesh axes (`jax.sharding.AxisType.Explicit`),
+    non-zero modes run `jaxpad.sharded.conv`'s halo exchange, which moves the bytes
+    of zero padding forward and backward. Results equal
     PyTorch's `nn.ConvNd(padding=..., padding_mode=...)` wherever PyTorch accepts
     the configuration, and Keras/TF 'same'/'causal' convolutions.
 
@@ -222,12 +225,12 @@ def conv(
       preferred_element_type: passed to `lax.conv_general_dilated`.
       impl: how non-zero modes are computed, with identical results:
         'frame' runs the zero-padded convolution and corrects the output border
-        from the thin frame of padded values (reverse-mode autodiff only,
-        through a custom VJP that saves only `x` and the kernel and builds no
-        padded copy; on CPU the forward pass pads first where a cost model
-        says that is faster; channels-first inputs are transposed to run it
-        channels-last); 'pad' pads the input, then convolves (works
-        with `jax.jvp`); 'auto' takes 'frame' except for 'constant' padding,
+        from the thin frame of padded values (a bilinear primitive like lax's
+        convolution, so every transformation applies; its backward pass saves
+        only `x` and the kernel and builds no padded copy; on CPU the forward
+        pass pads first where a cost model says that is faster; channels-first
+        inputs are transposed to run it channels-last); 'pad' pads the input,
+        then convolves; 'auto' takes 'frame' except for 'constant' padding,
         and on CPU pads first in both passes where the input is small beside
         the output (stems, channel-widening layers: faster there, and the
         saved copy keeps the step within 1.05x of zero padding's memory).
@@ -284,8 +287,21 @@ def conv(
                 f"got {shape_text(bias)}."
             )
 
-    impl = choose_impl(impl, pads, modes)
+    chosen = choose_impl(impl, pads, modes)
     dtype = jnp.result_type(x, kernel)
+    # Spatially split over explicit mesh axes: the halo exchange of jaxpad.sharded, which
+    # builds on this module (hence imported here).
+    from .sharded import explicit_plan, sharded_conv
+
+    plan = explicit_plan(
+        x, kernel, dn=dn, stride=stride_t, dilation=dilation_t, pads=pads, modes=modes,
+        oversize=oversize, keywords=dict(
+            stride=stride_t, dilation=dilation_t, groups=groups, channels_last=channels_last,
+            precision=precision, preferred_element_type=preferred_element_type, impl=impl))
+    if plan is not None:
+        y = sharded_conv(x.astype(dtype), kernel.astype(dtype), bias, jnp.asarray(padding_value),
+                         plan=plan)
+        return y if batched else y[0]
     y = conv_validated(
         x.astype(dtype),
         kernel.astype(dtype),
@@ -299,6 +315,6 @@ def conv(
         channels_last=channels_last,
         precision=precision,
         preferred_element_type=preferred_element_type,
-        impl=impl,
+        impl=chosen,
     )
     return y if batched else y[0]

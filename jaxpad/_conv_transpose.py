@@ -46,7 +46,6 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jax.core import ShapedArray
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 from jax.typing import ArrayLike
@@ -63,7 +62,7 @@ from ._padding import (
     effective_kernel_size,
     transpose_padding,
 )
-from ._sharding import auto_partitioned
+from ._sharding import auto_partitioned, vary_alike
 
 # Phase convolutions with at most this many taps differentiate through patch products.
 _PATCH_TAPS = 8
@@ -481,8 +480,9 @@ def _transpose_zeros(x, kernel, lo, out, *, stride, dilation, groups, dn, precis
                   preferred_element_type=preferred_element_type)
     route = _route(x, kernel, lo, out, stride, dilation, groups, dn)
     if route.strided_derivatives:
-        return _unequal_phases_p.bind(x, kernel, lo=lo, out=out, overlap_add=route.overlap_add,
-                                      differentiated=False, **static)
+        return _unequal_phases_p.bind(*vary_alike(x, kernel), lo=lo, out=out,
+                                      overlap_add=route.overlap_add, differentiated=False,
+                                      **static)
     return _phase_route(x, kernel, lo, out, route, **static)
 
 
@@ -581,8 +581,10 @@ def _unequal_phases_shape(x, kernel, *, out, groups, dn, preferred_element_type,
     shape[dn.out_spec[1]] = kernel.shape[-2] * groups
     for a, o in zip(dn.out_spec[2:], out):
         shape[a] = o
-    return ShapedArray(tuple(shape), preferred_element_type or jnp.result_type(x.dtype,
-                                                                               kernel.dtype))
+    dtype = (jnp.result_type(x.dtype, kernel.dtype) if preferred_element_type is None
+             else jnp.dtype(preferred_element_type))
+    # `x.update` keeps the operands' type beyond shape and dtype (varying manual axes).
+    return x.update(shape=tuple(shape), dtype=dtype, weak_type=False)
 
 
 def _strided_conv(z, kernel, size, *, lo, out, stride, dilation, groups, dn, precision,
@@ -613,8 +615,7 @@ def _unequal_phases_input_grad(ct, x, kernel, *, overlap_add, differentiated, **
 def _unequal_phases_kernel_grad(ct, x, kernel, *, overlap_add, differentiated, **params):
     size = [x.shape[a] for a in params["dn"].lhs_spec[2:]]
     conv = partial(_strided_conv, ct, size=size, **params)
-    (grad,) = jax.linear_transpose(conv, jax.ShapeDtypeStruct(kernel.aval.shape,
-                                                              kernel.aval.dtype))(
+    (grad,) = jax.linear_transpose(conv, kernel.aval)(
         x.astype(jax.eval_shape(conv, kernel.aval).dtype))
     return grad
 

@@ -205,7 +205,8 @@ def avg_pool(
     over 2 without the padding), 'reflect' averages `2 1 2 | ... | 3 4 3`.
 
     Args:
-      x: a floating input, batched or not, in the layout chosen by `channels_last`.
+      x: a floating or complex input, batched or not, in the layout chosen by
+        `channels_last`.
       window_shape: an int or one size per spatial axis.
       strides: an int or one per spatial axis; `None` means the window.
       padding: 'same', 'same_lower', 'valid', 'causal', 'full', an int (PyTorch's
@@ -223,7 +224,7 @@ def avg_pool(
       ValueError: wrong rank, non-positive sizes, a bad padding spec or mode,
         `count_include_pad=False` with a mode other than 'zeros', pads too wide
         for the mode, or an empty output.
-      TypeError: a non-floating input, non-integer sizes or non-bool flags.
+      TypeError: an integer or boolean input, non-integer sizes or non-bool flags.
 
     Example:
       >>> import jax.numpy as jnp, jaxpad
@@ -232,8 +233,8 @@ def avg_pool(
       [1.5, 2.0, 3.0, 3.5]
     """
     x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError(f"`x` of avg_pool must be floating; got dtype {x.dtype}.")
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+        raise TypeError(f"`x` of avg_pool must be floating or complex; got {x.dtype}.")
     if not isinstance(count_include_pad, bool):
         raise TypeError(f"`count_include_pad` must be a bool; got {count_include_pad!r}.")
     g = _Geometry(x, window_shape, strides, padding, 1, ceil_mode, channels_last, "avg_pool")

@@ -54,6 +54,25 @@ def _kept_spec(spec: PartitionSpec, shape: tuple[int, ...], mesh: Any) -> Partit
     return PartitionSpec(*kept)
 
 
+def _varying(a: Any) -> frozenset:
+    """The manual mesh axes along which `a` varies (inside `jax.shard_map`)."""
+    aval = jax.typeof(a)
+    mat = getattr(aval, "mat", None)  # jax 0.10; earlier releases call it `vma`
+    return mat.varying if mat is not None else frozenset(getattr(aval, "vma", ()))
+
+
+def vary_alike(*arrays: jax.Array) -> list[jax.Array]:
+    """`arrays` made varying along the same manual mesh axes, as lax's operands are.
+
+    jaxpad's primitives take operands of one type: an operand replicated over an
+    axis another varies along is cast to varying, whose transpose sums its
+    cotangent over that axis.
+    """
+    axes = frozenset().union(*map(_varying, arrays))
+    return [a if _varying(a) == axes else jax.lax.pcast(a, tuple(sorted(axes - _varying(a))),
+                                                        to="varying") for a in arrays]
+
+
 def auto_partitioned(core: Callable[..., jax.Array]) -> Callable[..., jax.Array]:
     """Wraps a jitted core `core(x, *arrays, **static)` for explicitly sharded inputs.
 

@@ -161,8 +161,7 @@ class Conv(eqx.nn.Conv):
         """
         del key
         # impl="pad": equinox layers run under jax.vmap, where padding first measured faster
-        # to differentiate than the frame (docs/equinox.md), and it keeps jax.jvp, as
-        # equinox's own layer does.
+        # to differentiate than the frame (docs/equinox.md).
         y = conv(unbatched_input(x, self.num_spatial_dims), self.weight, stride=self.stride,
                  padding=self.padding, padding_mode=self.padding_mode,
                  padding_value=self.padding_value, oversize="repeat", dilation=self.dilation,

@@ -282,13 +282,15 @@ def test_vmap_jit_and_grad_of_frame():
     assert_close(g, g_pad)
 
 
-def test_forward_mode_needs_impl_pad():
+@pytest.mark.parametrize("impl", ["frame", "auto", "pad"])
+def test_forward_mode_of_every_impl(impl):
+    """jvp through the frame primitive: both tangents, and the input's alone."""
     x, w = jnp.ones((1, 5, 1)), jnp.ones((3, 1, 1))
-    f = partial(jaxpad.conv, kernel=w, padding_mode="reflect", impl="pad")
-    _, tangent = jax.jvp(f, (x,), (jnp.ones_like(x),))
+    f = partial(jaxpad.conv, padding_mode="reflect", impl=impl)
+    _, tangent = jax.jvp(partial(f, kernel=w), (x,), (jnp.ones_like(x),))
     assert tangent[0, :, 0].tolist() == [3.0] * 5
-    with pytest.raises(TypeError, match="custom_vjp"):
-        jax.jvp(partial(jaxpad.conv, kernel=w, padding_mode="reflect"), (x,), (x,))
+    _, tangent = jax.jvp(f, (x, w), (jnp.ones_like(x), 2 * jnp.ones_like(w)))
+    assert tangent[0, :, 0].tolist() == [9.0] * 5
 
 
 @pytest.mark.parametrize(
