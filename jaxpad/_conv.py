@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -12,8 +11,8 @@ import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike
 
-from ._frame import Config, frame_conv, pads_both_on_cpu
-from ._lowering import pad_then_conv
+from . import _policy
+from ._frame import Config, frame_conv
 from ._pad import check_widths
 from ._padding import (
     ModeLike,
@@ -26,6 +25,8 @@ from ._padding import (
     resolve_padding,
 )
 from ._sharding import auto_partitioned
+from ._strategies import check_impl
+from ._strategies.pad_first import pad_then_conv
 
 
 def dimension_numbers(nsp: int, channels_last: bool) -> lax.ConvDimensionNumbers:
@@ -84,28 +85,33 @@ def conv_validated(
     nsp = len(stride)
     dn = dimension_numbers(nsp, channels_last)
 
-    if impl == "pad":
-        y = pad_then_conv(
+    def pad_first(x, kernel, padding_value):
+        return pad_then_conv(
             x, kernel, padding_value, stride=stride, pads=pads, modes=modes, dilation=dilation,
             dn=dn, groups=groups, precision=precision,
             preferred_element_type=preferred_element_type,
         )
-        return add_bias(y, bias, dn)
-    # The frame runs channels-last, between explicit transposes. Given NCHW, XLA:CPU
-    # assembled the output and dy in NCHW around its NHWC convolutions, and the
-    # training step broke the 1.05x temp-memory bound of tests/test_frame.py.
-    if not channels_last:
-        x = jnp.moveaxis(x, 1, -1)
-        kernel = channels_last_kernel(kernel)
-    last = dimension_numbers(nsp, True)
-    config = Config(
-        shape=x.shape[1:-1], kernel=kernel.shape[:nsp],
-        stride=stride, pads=pads, modes=modes, dilation=dilation, groups=groups, dn=last,
-        precision=precision, preferred_element_type=preferred_element_type,
-    )
-    pad_both = impl == "auto" and pads_both_on_cpu(config, x.shape[-1], kernel.shape[-1])
-    y = frame_conv(dataclasses.replace(config, pad_both=pad_both))(x, kernel)
-    return add_bias(y if channels_last else jnp.moveaxis(y, -1, 1), bias, dn)
+
+    def frame(x, kernel, padding_value):
+        del padding_value  # the frame takes no 'constant' mode (`choose_impl`)
+        # The frame runs channels-last, between explicit transposes. Given NCHW, XLA:CPU
+        # assembled the output and dy in NCHW around its NHWC convolutions, and the
+        # training step broke the temp-memory bound of tests/test_frame.py.
+        if not channels_last:
+            x = jnp.moveaxis(x, 1, -1)
+            kernel = channels_last_kernel(kernel)
+        config = Config(
+            shape=x.shape[1:-1], kernel=kernel.shape[:nsp],
+            stride=stride, pads=pads, modes=modes, dilation=dilation, groups=groups,
+            dn=dimension_numbers(nsp, True), precision=precision,
+            preferred_element_type=preferred_element_type,
+        )
+        y = frame_conv(config)(x, kernel)
+        return y if channels_last else jnp.moveaxis(y, -1, 1)
+
+    strategies = {"pad": pad_first, "frame": frame}
+    return add_bias(_policy.dispatch("conv", impl, strategies, x, kernel, padding_value),
+                    bias, dn)
 
 
 def add_bias(y: jax.Array, bias: jax.Array | None, dn: lax.ConvDimensionNumbers) -> jax.Array:
@@ -116,25 +122,22 @@ def add_bias(y: jax.Array, bias: jax.Array | None, dn: lax.ConvDimensionNumbers)
     return y + bias.astype(y.dtype).reshape(shape)
 
 
-IMPLS = ("auto", "frame", "pad")
-
-
 def choose_impl(impl: str, pads: Sequence[Pair], modes: Sequence[str]) -> str:
-    """'frame' or 'auto' (frame, or padding first on CPU) where they apply, else 'pad'.
+    """`impl` where it applies, else 'pad', the reference (`jaxpad._strategies`).
 
-    'pad' folds zero padding into the convolution, so it is also what all-zero modes take.
+    'pad' folds zero padding into the convolution, so it is what all-zero modes take,
+    and 'auto' takes it where the frame does not apply ('constant').
     """
-    if impl not in IMPLS:
-        raise ValueError(f"`impl` must be one of 'auto', 'frame', 'pad'; got {impl!r}.")
+    check_impl("conv", impl)
     padded = any(m != "zeros" and p != (0, 0) for p, m in zip(pads, modes))
     if impl == "frame" and "constant" in modes:
         raise ValueError(
             "impl='frame' does not take padding_mode 'constant' (its fill is a traced value); "
             "use impl='pad' or 'auto'."
         )
-    if impl == "auto":
-        return "auto" if padded and "constant" not in modes else "pad"
-    return impl if padded else "pad"
+    if not padded or (impl == "auto" and "constant" in modes):
+        return "pad"
+    return impl
 
 
 def shape_text(a: jax.Array) -> str:
@@ -230,10 +233,9 @@ def conv(
         only `x` and the kernel and builds no padded copy; on CPU the forward
         pass pads first where a cost model says that is faster; channels-first
         inputs are transposed to run it channels-last); 'pad' pads the input,
-        then convolves; 'auto' takes 'frame' except for 'constant' padding,
-        and on CPU pads first in both passes where the input is small beside
-        the output (stems, channel-widening layers: faster there, and the
-        saved copy keeps the step within 1.05x of zero padding's memory).
+        then convolves (the reference); 'auto' takes the platform's default
+        (`jaxpad._policy`: 'pad' on CPU, where whole models train and compile
+        faster with it, and the reference on platforms not measured).
 
     Returns:
       The output, batched iff `x` was, in the layout of `x`, with spatial shape

@@ -27,9 +27,8 @@ The forward pass costs the zero-padded convolution plus the frame; on CPU,
 where the thin piece convolutions are slow and a padded copy is cheap next to a
 convolution with many multiply-adds per input element, it pads first instead
 when a cost model says that is cheaper (`pads_first_on_cpu`); the copy lives
-only until the convolution has read it. Under `impl='auto'` it also pads first
-in the backward pass where the input is small beside the output
-(`pads_both_on_cpu`).
+only until the convolution has read it. Both CPU choices are `jaxpad._policy`
+tunings: other platforms run the plain frame.
 """
 
 from __future__ import annotations
@@ -46,10 +45,11 @@ from jax import lax
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
-from ._lowering import pad_then_conv
+from . import _policy
 from ._pad import pad_validated, take
 from ._padding import Pair, conv_output_shape, source_index
 from ._sharding import vary_alike
+from ._strategies.pad_first import pad_then_conv
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,8 +68,6 @@ class Config:
     preferred_element_type: Any
     # The forward pass on CPU: pad first (True), frame pieces (False), or by cost (None).
     pad_first: bool | None = None
-    # On CPU, pad first in both passes (`impl='auto'` where `pads_both_on_cpu`).
-    pad_both: bool = False
 
 
 def _output_shape(c: Config) -> tuple[int, ...]:
@@ -163,34 +161,8 @@ def pads_first_on_cpu(c: Config, pieces: tuple[_Piece, ...], out_channels: int) 
     return _COPY_MACS / macs_per_element < _PIECE_SLOWDOWN * piece_share
 
 
-# Padding first in both passes mostly runs faster than the frame on XLA:CPU (training
-# step 0.79-0.94x of zero padding's on six of eight such layers, the frame's 0.97-1.07x:
-# benchmarks/results/cpu-2026-11-22-widening.md), but it saves the padded copy for the backward
-# pass. Its temp memory stays within 1.05x of zero padding's (2-D, 1-D and 3-D layers)
-# where the input is smaller than the output (the step's peak is then made of
-# output-sized buffers) and the padding small beside the output; at equal channels it
-# is 1.33-1.47x.
-_PAD_BOTH_INPUT_SHARE = 0.8  # padded input elements / output elements
-_PAD_BOTH_PADDING_SHARE = 0.1  # padding elements / output elements
-
-
 def _padded_shape(shape: Sequence[int], pads: Sequence[Pair]) -> tuple[int, ...]:
     return tuple(n + lo + hi for n, (lo, hi) in zip(shape, pads))
-
-
-def padded_shares(shape: Sequence[int], pads: Sequence[Pair], out_shape: Sequence[int],
-                  in_channels: int, out_channels: int) -> tuple[float, float]:
-    """The padded input's and the padding's elements, each over the output's."""
-    size = math.prod(shape) * in_channels
-    padded = math.prod(_padded_shape(shape, pads)) * in_channels
-    out = math.prod(out_shape) * out_channels
-    return padded / out, (padded - size) / out
-
-
-def pads_both_on_cpu(c: Config, in_channels: int, out_channels: int) -> bool:
-    """Whether `impl='auto'` pads first in both passes on CPU (inputs small beside outputs)."""
-    padded, padding = padded_shares(c.shape, c.pads, _output_shape(c), in_channels, out_channels)
-    return padded <= _PAD_BOTH_INPUT_SHARE and padding <= _PAD_BOTH_PADDING_SHARE
 
 
 def _piece_rows(c: Config, p: _Piece, x_span: jax.Array, w: jax.Array) -> jax.Array:
@@ -272,10 +244,10 @@ def _pad_first(c: Config, x: jax.Array, w: jax.Array) -> jax.Array:
 
 
 def _forward(c: Config, x: jax.Array, w: jax.Array) -> jax.Array:
-    if not (c.pad_both or pads_first_on_cpu(c, _pieces(c), w.shape[c.dn.rhs_spec[0]])):
+    if not pads_first_on_cpu(c, _pieces(c), w.shape[c.dn.rhs_spec[0]]):
         return _frame_forward(c, x, w)
-    return lax.platform_dependent(x, w, cpu=functools.partial(_pad_first, c),
-                                  default=functools.partial(_frame_forward, c))
+    return _policy.tuned("frame_pads_first", x, w, tuned=functools.partial(_pad_first, c),
+                         plain=functools.partial(_frame_forward, c))
 
 
 def _transpose(f: Callable[[jax.Array], jax.Array], aval: Any, ct: jax.Array) -> jax.Array:
@@ -290,36 +262,23 @@ def _transpose(f: Callable[[jax.Array], jax.Array], aval: Any, ct: jax.Array) ->
 def _transpose_x(c: Config, w: jax.Array, dy: jax.Array, x_aval: Any) -> jax.Array:
     """The input gradient alone (the kernel held fixed)."""
 
-    def frame(dy):
-        dx = _transpose(lambda x: _zero_conv(c, x, w), x_aval, dy)
-        for p, rows in zip(_pieces(c), _frame_rows(c, dy)):
-            shape = list(x_aval.shape)
-            shape[c.dn.lhs_spec[2 + p.axis]] = p.span[1] - p.span[0]
-            d_span = _transpose(lambda s, p=p: _piece_rows(c, p, s, w),
-                                x_aval.update(shape=tuple(shape)), rows)
-            dx = _add_rows(dx, d_span, p.span[0], c.dn.lhs_spec[2 + p.axis])
-        return dx
-
-    if not c.pad_both:
-        return frame(dy)
-    return lax.platform_dependent(dy, cpu=lambda dy: _transpose(
-        lambda x: _pad_first(c, x, w), x_aval, dy), default=frame)
+    dx = _transpose(lambda x: _zero_conv(c, x, w), x_aval, dy)
+    for p, rows in zip(_pieces(c), _frame_rows(c, dy)):
+        shape = list(x_aval.shape)
+        shape[c.dn.lhs_spec[2 + p.axis]] = p.span[1] - p.span[0]
+        d_span = _transpose(lambda s, p=p: _piece_rows(c, p, s, w),
+                            x_aval.update(shape=tuple(shape)), rows)
+        dx = _add_rows(dx, d_span, p.span[0], c.dn.lhs_spec[2 + p.axis])
+    return dx
 
 
 def _transpose_w(c: Config, x: jax.Array, dy: jax.Array, w_aval: Any) -> jax.Array:
     """The kernel gradient alone (the input held fixed)."""
 
-    def frame(dy):
-        dw = _transpose(lambda w: _zero_conv(c, x, w), w_aval, dy)
-        for p, rows in zip(_pieces(c), _frame_rows(c, dy)):
-            dw = dw + _transpose(lambda w, p=p: _piece_rows(c, p, _span(c, x, p), w), w_aval,
-                                 rows)
-        return dw
-
-    if not c.pad_both:
-        return frame(dy)
-    return lax.platform_dependent(dy, cpu=lambda dy: _transpose(
-        lambda w: _pad_first(c, x, w), w_aval, dy), default=frame)
+    dw = _transpose(lambda w: _zero_conv(c, x, w), w_aval, dy)
+    for p, rows in zip(_pieces(c), _frame_rows(c, dy)):
+        dw = dw + _transpose(lambda w, p=p: _piece_rows(c, p, _span(c, x, p), w), w_aval, rows)
+    return dw
 
 
 def _backward(c: Config, x: jax.Array, w: jax.Array, dy: jax.Array, *, ordered: bool
@@ -351,13 +310,9 @@ def _transpose_both(c: Config, x: jax.Array, w: jax.Array, dy: jax.Array
                     ) -> tuple[jax.Array, jax.Array]:
     """Both gradients, as a training step takes them."""
 
-    def pad_first(x, w, dy):
-        # The padded copy is made again here rather than saved by the forward pass.
-        return jax.vjp(functools.partial(_pad_first, c), x, w)[1](dy)
-
-    cpu = pad_first if c.pad_both else functools.partial(_backward, c, ordered=True)
-    return lax.platform_dependent(x, w, dy, cpu=cpu,
-                                  default=functools.partial(_backward, c, ordered=False))
+    return _policy.tuned("frame_ordered_backward", x, w, dy,
+                         tuned=functools.partial(_backward, c, ordered=True),
+                         plain=functools.partial(_backward, c, ordered=False))
 
 
 # The frame convolution is bilinear in (x, w), like `lax.conv_general_dilated_p`: a

@@ -13,6 +13,7 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
+from . import _policy
 from ._conv import dimension_numbers
 from ._pad import check_widths, pad_validated
 from ._padding import (
@@ -26,6 +27,7 @@ from ._padding import (
     resolve_padding,
 )
 from ._sharding import auto_partitioned
+from ._strategies import check_impl
 
 
 def _rank(x: jax.Array, window_shape: Any, strides: Any) -> int:
@@ -110,6 +112,7 @@ def max_pool(
     ceil_mode: bool = False,
     dilation: int | Sequence[int] = 1,
     channels_last: bool = True,
+    impl: str = "auto",
 ) -> jax.Array:
     """N-dimensional max pooling with `jaxpad.conv`'s padding specs and PyTorch's `ceil_mode`.
 
@@ -135,13 +138,15 @@ def max_pool(
       ceil_mode: PyTorch's rounding up of the output size.
       dilation: the window dilation, an int or one per spatial axis.
       channels_last: layout switch, see above.
+      impl: the strategy (`jaxpad._strategies`): 'pad', the one pools have, or
+        'auto', the platform's default (`jaxpad._policy`).
 
     Returns:
       The pooled array, batched iff `x` was, in the layout of `x`.
 
     Raises:
-      ValueError: wrong rank, non-positive sizes, a bad padding spec or an
-        empty output.
+      ValueError: wrong rank, non-positive sizes, a bad padding spec or `impl`,
+        or an empty output.
       TypeError: non-integer sizes or non-bool flags.
 
     Example:
@@ -150,13 +155,15 @@ def max_pool(
       >>> jaxpad.max_pool(x, 2, ceil_mode=True)[0, :, 0].tolist()
       [5.0, 4.0, 3.0]
     """
+    check_impl("max_pool", impl)
     x = jnp.asarray(x)
     g = _Geometry(x, window_shape, strides, padding, dilation, ceil_mode, channels_last,
                   "max_pool")
     xb = x if g.batched else x[None]
     pads = g.full([(lo, hi + e) for (lo, hi), e in zip(g.pads, g.extra)], (0, 0))
-    y = _max_pool(xb, window=g.full(g.window, 1), strides=g.full(g.strides, 1),
-                  dilation=g.full(g.dilation, 1), pads=pads)
+    pool = partial(_max_pool, window=g.full(g.window, 1), strides=g.full(g.strides, 1),
+                   dilation=g.full(g.dilation, 1), pads=pads)
+    y = _policy.dispatch("max_pool", impl, {"pad": pool}, xb)
     return y if g.batched else y[0]
 
 
@@ -186,6 +193,7 @@ def avg_pool(
     count_include_pad: bool = True,
     ceil_mode: bool = False,
     channels_last: bool = True,
+    impl: str = "auto",
 ) -> jax.Array:
     """N-dimensional average pooling with any padding spec, mode and divisor rule.
 
@@ -216,12 +224,14 @@ def avg_pool(
         'zeros' padding may leave them out.
       ceil_mode: PyTorch's rounding up of the output size.
       channels_last: layout switch, see above.
+      impl: the strategy (`jaxpad._strategies`): 'pad', the one pools have, or
+        'auto', the platform's default (`jaxpad._policy`).
 
     Returns:
       The pooled array, batched iff `x` was, in the layout of `x`.
 
     Raises:
-      ValueError: wrong rank, non-positive sizes, a bad padding spec or mode,
+      ValueError: wrong rank, non-positive sizes, a bad padding spec, mode or `impl`,
         `count_include_pad=False` with a mode other than 'zeros', pads too wide
         for the mode, or an empty output.
       TypeError: an integer or boolean input, non-integer sizes or non-bool flags.
@@ -232,6 +242,7 @@ def avg_pool(
       >>> jaxpad.avg_pool(x, 3, 1, padding="same", count_include_pad=False)[0, :, 0].tolist()
       [1.5, 2.0, 3.0, 3.5]
     """
+    check_impl("avg_pool", impl)
     x = jnp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.inexact):
         raise TypeError(f"`x` of avg_pool must be floating or complex; got {x.dtype}.")
@@ -265,7 +276,7 @@ def avg_pool(
         (0, 0),
     )
     xb = x if g.batched else x[None]
-    y = _avg_pool(xb, jnp.asarray(divisor), window=g.full(g.window, 1),
-                  strides=g.full(g.strides, 1), widths=widths,
-                  modes=g.full(modes, "zeros"), pads=pads)
+    pool = partial(_avg_pool, window=g.full(g.window, 1), strides=g.full(g.strides, 1),
+                   widths=widths, modes=g.full(modes, "zeros"), pads=pads)
+    y = _policy.dispatch("avg_pool", impl, {"pad": pool}, xb, jnp.asarray(divisor))
     return y if g.batched else y[0]

@@ -233,14 +233,14 @@ def test_overlap_add_route_matches_torch(nsp, k, p, op, d, channels_last):
     c = dict(nsp=nsp, groups=1, k=k, s=[2] * nsp, d=d, shape=[5 if nsp == 3 else 7] * nsp,
              op=op, crops=[(pi, pi) for pi in p])
     x, w, b = _arrays(c)
-    program = _stablehlo(lambda x, w: _jax_call(c, x, w, b, channels_last), x, w)
+    program = _stablehlo(lambda x, w: _routes(c, x, w, b, channels_last), x, w)
     assert "stablehlo.dot_general" in program and "stablehlo.convolution" not in program
     _check_against_torch(c, channels_last)
     # Differentiated, it computes the phase convolutions: the same bilinear map.
     tx, tw, _ = _arrays(c, seed=3)
 
     def f(x, w):
-        return _jax_call(c, x, w, None, channels_last)
+        return _routes(c, x, w, None, channels_last)
 
     y, ty = jax.jvp(f, (x, w), (tx, tw))
     assert_close(y, f(x, w))
@@ -271,7 +271,7 @@ def test_kernel_equal_to_the_stride_is_one_product(nsp, k, channels_last):
     c = dict(nsp=nsp, groups=1, k=k, s=k, d=[1] * nsp, shape=[5 if nsp == 3 else 7] * nsp,
              op=[0] * nsp, crops=[(0, 0)] * nsp)
     x, w, b = _arrays(c)
-    jaxpr = str(jax.make_jaxpr(lambda x, w: _jax_call(c, x, w, b, channels_last))(x, w))
+    jaxpr = str(jax.make_jaxpr(lambda x, w: _routes(c, x, w, b, channels_last))(x, w))
     assert ("conv_general_dilated" in jaxpr) == (nsp == 1)
     _check_against_torch(c, channels_last)
 
@@ -294,7 +294,7 @@ def test_unequal_phases_take_zero_taps_up_to_a_limit(nsp, k, s, groups, convs, c
     c = dict(nsp=nsp, groups=groups, k=list(k), s=list(s), d=[1] * nsp,
              shape=[5 if nsp == 3 else 6] * nsp, op=[1] * nsp, crops=[(1, 1)] * nsp)
     x, w, b = _arrays(c)
-    program = _stablehlo(lambda x, w: _jax_call(c, x, w, b, channels_last), x, w)
+    program = _stablehlo(lambda x, w: _routes(c, x, w, b, channels_last), x, w)
     assert program.count("stablehlo.convolution") == convs
     _check_against_torch(c, channels_last)
 
@@ -380,10 +380,10 @@ def test_small_phases_differentiate_by_products_in_2d_and_by_convolutions_in_1d(
     c = dict(nsp=nsp, groups=1, k=[4] * nsp, s=[2] * nsp, d=[1] * nsp, shape=[6] * nsp,
              op=[0] * nsp, crops=[(1, 1)] * nsp)
     x, w, b = _arrays(c)
-    cot = _rand(_jax_call(c, x, w, b, channels_last).shape, 7)
+    cot = _rand(_routes(c, x, w, b, channels_last).shape, 7)
 
     def kernel_grad(w):
-        return jax.grad(lambda w: jnp.sum(_jax_call(c, x, w, b, channels_last) * cot))(w)
+        return jax.grad(lambda w: jnp.sum(_routes(c, x, w, b, channels_last) * cot))(w)
 
     jaxpr = str(jax.make_jaxpr(kernel_grad)(w))
     assert ("dot_general" in jaxpr) == (nsp == 2)
@@ -407,9 +407,9 @@ def test_unequal_2d_phases_differentiate_as_the_strided_convolution(k, s, d, gro
     c = dict(nsp=2, groups=groups, k=list(k), s=list(s), d=list(d), shape=[6, 7], op=[1, 0],
              crops=[(1, 1), (2, 2)])
     x, w, b = _arrays(c)
-    cot = _rand(_jax_call(c, x, w, b, channels_last).shape, 7)
+    cot = _rand(_routes(c, x, w, b, channels_last).shape, 7)
     step = jax.make_jaxpr(jax.grad(
-        lambda x, w: jnp.sum(_jax_call(c, x, w, b, channels_last) * cot), argnums=(0, 1)))
+        lambda x, w: jnp.sum(_routes(c, x, w, b, channels_last) * cot), argnums=(0, 1)))
     convs = [e.params for e in _eqns(step(x, w).jaxpr)
              if e.primitive.name == "conv_general_dilated"]
     assert sorted((p["window_strides"], p["rhs_dilation"]) for p in convs) == sorted(
@@ -518,7 +518,7 @@ def _check_against_torch(c, channels_last):
         assert_close(got, t.grad.numpy())
 
 
-def _jax_call(c, x, w, b, channels_last, *, padding=None, mode="zeros"):
+def _jax_call(c, x, w, b, channels_last, *, padding=None, mode="zeros", impl="auto"):
     """Like `_call` but differentiable with respect to channels-first `x` and `w`.
 
     `padding=None` is PyTorch's: the low crop of every axis.
@@ -530,8 +530,13 @@ def _jax_call(c, x, w, b, channels_last, *, padding=None, mode="zeros"):
         x, w, b, stride=c["s"],
         padding=[lo for lo, _ in c["crops"]] if padding is None else padding,
         output_padding=c["op"], padding_mode=mode, dilation=c["d"], groups=c["groups"],
-        channels_last=channels_last, precision=HIGHEST)
+        channels_last=channels_last, precision=HIGHEST, impl=impl)
     return jnp.moveaxis(y, -1, 1) if channels_last else y
+
+
+def _routes(c, x, w, b, channels_last):
+    """`_jax_call` by XLA:CPU's routes, whose structure the `cpu_only` tests check."""
+    return _jax_call(c, x, w, b, channels_last, impl="routes")
 
 
 @requires_torch

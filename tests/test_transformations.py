@@ -30,6 +30,7 @@ import jaxpad
 import jaxpad.sharded
 from jaxpad._conv import dimension_numbers
 from jaxpad._frame import Config, frame_conv
+from jaxpad._strategies import impls
 
 try:
     from flax import nnx
@@ -49,11 +50,11 @@ HIGHEST = lax.Precision.HIGHEST
 MODES = ("zeros", "constant", "reflect", "replicate", "circular", "symmetric")
 TRANSPOSE_MODES = ("zeros", "reflect", "replicate", "symmetric", "circular")
 DTYPES = ("float32", "bfloat16", "float16", "float64", "complex64", "complex128")
-# `jaxpad.conv`'s impls, and the frame's CPU strategies (chosen by its cost model under
-# 'frame' and 'auto') forced one by one.
-CONV_IMPLS = ("auto", "frame", "pad", "frame-pieces", "frame-pad-first", "frame-pad-both")
+# `jaxpad.conv`'s impls, and the frame's CPU strategies (chosen by its cost model)
+# forced one by one.
+CONV_IMPLS = (*impls("conv"), "frame-pieces", "frame-pad-first")
 # conv_transpose geometries (kernel, stride, padding), each taking other routes of
-# `_conv_transpose._route`: one phase; phases of equal taps (patch-product derivatives
+# `_strategies.routes._route`: one phase; phases of equal taps (patch-product derivatives
 # in 2-D and 3-D); unequal phases (zero taps in 1-D, the overlap-add in 2-D and 3-D,
 # `_unequal_phases_p` in 2-D); 5x5 stride 2 (`_unequal_phases_p` without overlap-add).
 ROUTES = {"k3-s1": (3, 1, 1), "k4-s2": (4, 2, 1), "k3-s2": (3, 2, 1), "k5-s2": (5, 2, 2)}
@@ -74,16 +75,21 @@ class Cell:
         return f"{self.function}-{self.mode}-{self.impl}-{self.rank}d-{self.dtype}"
 
 
+def _with_impls(geometries, function: str) -> tuple[str, ...]:
+    """Every geometry under every `impl` of `function`, as 'geometry/impl'."""
+    return tuple(f"{g}/{i}" for g in geometries for i in impls(function))
+
+
 # function -> (modes, impls, takes complex)
 FUNCTIONS = {
     "pad": (MODES, ("-",), True),
     "torch_pad": (("constant", "reflect", "replicate", "circular"), ("-",), True),
     "conv": (MODES, CONV_IMPLS, True),
-    "conv_transpose": (TRANSPOSE_MODES, tuple(ROUTES), True),
+    "conv_transpose": (TRANSPOSE_MODES, _with_impls(ROUTES, "conv_transpose"), True),
     # max is no ordering of complex numbers.
-    "max_pool": (("-",), ("window", "dilated"), False),
-    "avg_pool": (TRANSPOSE_MODES, ("-",), True),
-    "sharded.conv": (MODES, ("auto", "frame", "pad"), True),
+    "max_pool": (("-",), _with_impls(("window", "dilated"), "max_pool"), False),
+    "avg_pool": (TRANSPOSE_MODES, impls("avg_pool"), True),
+    "sharded.conv": (MODES, impls("conv"), True),
     # Plain conv on an input split over an explicit mesh axis: the halo exchange.
     "conv@explicit": (MODES, ("auto",), True),
     "linen.Conv": (MODES, ("-",), True),
@@ -265,7 +271,7 @@ def _frame_strategy(impl, rank, shape, kernel, stride, dilation, groups, mode):
     pads = tuple(map(tuple, _same_pads(shape, kernel, stride, dilation)))
     config = Config(shape, kernel, stride, pads, (mode,) * rank, dilation, groups,
                     dimension_numbers(rank, True), HIGHEST, None,
-                    pad_first=impl == "frame-pad-first", pad_both=impl == "frame-pad-both")
+                    pad_first=impl == "frame-pad-first")
 
     def f(x, p):
         if x.ndim == rank + 1:
@@ -352,7 +358,8 @@ def build(cell: Cell) -> Case:
 
     if name in ("conv_transpose", "linen.ConvTranspose", "nnx.ConvTranspose",
                 "equinox.ConvTranspose"):
-        k, stride, padding = ROUTES[cell.impl] if name == "conv_transpose" else (3, 2, 1)
+        geometry, _, impl = cell.impl.partition("/")
+        k, stride, padding = ROUTES[geometry] if name == "conv_transpose" else (3, 2, 1)
         shape = _TRANSPOSE_SPATIAL[rank]
         x = _normal(rng, (2, *shape, 2), dtype)
 
@@ -371,25 +378,26 @@ def build(cell: Cell) -> Case:
 
         def f(x, p):
             return jaxpad.conv_transpose(x, p["kernel"], stride=stride, padding=padding,
-                                         padding_mode=mode, precision=HIGHEST)
+                                         padding_mode=mode, precision=HIGHEST, impl=impl)
 
         return Case(f, ref, x, {"kernel": _normal(rng, (k,) * rank + (3, 2), dtype)}, True)
 
     x = _normal(rng, (2, *_SPATIAL[rank], 2), dtype)
     if name == "max_pool":
+        geometry, _, impl = cell.impl.partition("/")
         window, stride, dilation = ((3,) * rank, (2,) * rank, (1,) * rank) if (
-            cell.impl == "window") else ((2,) * rank, (1,) * rank, (2,) * rank)
+            geometry == "window") else ((2,) * rank, (1,) * rank, (2,) * rank)
         pads = [(1, 1)] * rank
 
         def f(x, p):
-            return jaxpad.max_pool(x, window, stride, padding=1, dilation=dilation)
+            return jaxpad.max_pool(x, window, stride, padding=1, dilation=dilation, impl=impl)
 
         return Case(f, lambda x, p: _max_pool_ref(x, rank=rank, window=window, stride=stride,
                                                   pads=pads, dilation=dilation), x, {}, False)
     window, stride = (3,) * rank, (1, 2, 1)[:rank]
 
     def f(x, p):
-        return jaxpad.avg_pool(x, window, stride, padding=1, padding_mode=mode)
+        return jaxpad.avg_pool(x, window, stride, padding=1, padding_mode=mode, impl=cell.impl)
 
     return Case(f, lambda x, p: _avg_pool_ref(x, rank=rank, window=window, stride=stride,
                                               pads=[(1, 1)] * rank, mode=mode), x, {}, True)

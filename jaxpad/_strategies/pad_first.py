@@ -1,11 +1,14 @@
-"""How jaxpad's convolutions reach `lax.conv_general_dilated`.
+"""Reference for convolutions: pad first, then `lax.conv_general_dilated`.
+
+Applies to every convolution, on every platform. Zero padding is folded into the
+convolution's padding attribute; other modes are materialised by `jaxpad.pad`.
 
 XLA:CPU (jax 0.10, YNNPACK) runs a 2-D convolution whose padding attribute is
-all zeros 1.5-5x slower than the same convolution with any other padding,
+all zeros on a slower path than the same convolution with any other padding,
 even a negative one that only drops a row (`python -m benchmarks.unpadded`,
 `benchmarks/results/cpu-2026-11-22-unpadded.md`; 1-D and 3-D are not affected).
-So on CPU an unpadded 2-D convolution reads one copied row more and drops it
-with padding `(-1, 0)`. The row is copied rather than zero-padded because XLA
+So on CPU (`jaxpad._policy.TUNINGS`) an unpadded 2-D convolution reads one copied
+row more and drops it with padding `(-1, 0)`. The row is copied rather than zero-padded because XLA
 folds a zero pad back into the padding attribute.
 """
 
@@ -17,8 +20,9 @@ from typing import Any
 import jax
 from jax import lax
 
-from ._pad import pad_validated
-from ._padding import Pair
+from .. import _policy
+from .._pad import pad_validated
+from .._padding import Pair
 
 
 def _unpadded_2d(pads: Sequence[Pair]) -> bool:
@@ -57,13 +61,14 @@ def conv_lax(
 
     @jax.custom_jvp
     def unpadded(x, kernel):
-        return lax.platform_dependent(x, kernel, cpu=cpu, default=lambda x, k: conv(x, k, pads))
+        return _policy.tuned("padded_lowering", x, kernel, tuned=cpu,
+                             plain=lambda x, k: conv(x, k, pads))
 
     @unpadded.defjvp
     def _(primals, tangents):
         # The tangent map is the plain (bilinear) convolution, outside the platform
         # switch: XLA:CPU leaves the transposed convolutions of a differentiated switch
-        # uncanonicalised, on a generic path about 30x slower.
+        # uncanonicalised, on a much slower generic path.
         (x, kernel), (tx, tk) = primals, tangents
         return unpadded(x, kernel), conv(tx, kernel, pads) + conv(x, tk, pads)
 

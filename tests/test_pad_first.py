@@ -1,4 +1,5 @@
-"""`_lowering.conv_lax`: unpadded 2-D convolutions kept on XLA:CPU's padded path, same numbers."""
+"""`_strategies.pad_first.conv_lax`: unpadded 2-D convolutions on XLA:CPU's padded path,
+same numbers."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from jax import lax
 
 import jaxpad
 from jaxpad._conv import dimension_numbers
-from jaxpad._lowering import conv_lax
+from jaxpad._strategies.pad_first import conv_lax
 
 HIGHEST = lax.Precision.HIGHEST
 
