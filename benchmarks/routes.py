@@ -37,7 +37,6 @@ from functools import partial
 import jax
 import numpy as np
 
-from jaxpad._bench import interleaved
 from jaxpad._conv import dimension_numbers
 from jaxpad._conv_transpose import (
     _overlap_add,
@@ -57,6 +56,7 @@ from jaxpad._conv_transpose import (
     _zero_taps,
 )
 from jaxpad._padding import conv_transpose_output_shape
+from jaxpad.bench.timing import interleaved
 
 from . import parser
 

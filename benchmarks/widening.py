@@ -19,8 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxpad
-from jaxpad._bench import Case, interleaved, temp_bytes
 from jaxpad._frame import padded_shares
+from jaxpad.bench.layers import Case
+from jaxpad.bench.timing import interleaved, temp_bytes
 
 from . import parser
 

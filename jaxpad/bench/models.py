@@ -59,9 +59,11 @@ import numpy as np
 from jax import lax
 
 import jaxpad
-from jaxpad._bench import _JNP_MODE, interleaved, temp_bytes
 from jaxpad._conv import dimension_numbers
 from jaxpad._padding import MODE_RECORDS, canonical_ints, canonical_modes, resolve_padding
+
+from .layers import JNP_MODE
+from .timing import interleaved, temp_bytes
 
 __all__ = ["MODELS", "Build", "Model", "check", "main", "parse_variant", "run"]
 
@@ -230,7 +232,7 @@ class _PadFirst(_Jax):
             if mode == "zeros" and self.fold_zeros:
                 continue
             widths = [p if m == mode else (0, 0) for p, m in zip(pads, modes)]
-            x = jnp.pad(x, ((0, 0), *widths, (0, 0)), mode=_JNP_MODE[mode])
+            x = jnp.pad(x, ((0, 0), *widths, (0, 0)), mode=JNP_MODE[mode])
         rest = tuple(p if m == "zeros" and self.fold_zeros else (0, 0)
                      for p, m in zip(pads, modes))
         return x, rest
