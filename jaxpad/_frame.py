@@ -143,10 +143,10 @@ def _conv(c: Config, x, w, pads, stride):
     )
 
 
-# XLA:CPU's costs relative to the convolution's multiply-adds, fitted on the benchmark
-# set: a padded copy costs about 80 multiply-adds per element (with the convolution
-# on the fast path, see `_lowering`); the thin piece convolutions run 2-13x slower
-# per multiply-add than the main one (few rows, strided, few channels).
+# XLA:CPU's costs in the convolution's multiply-adds, fitted on `jaxpad bench`'s cases
+# (benchmarks/results/cpu-2026-11-22-layers.md): a padded copy per element (with the
+# convolution on the fast path, see `_lowering`), and the thin piece convolutions' slowdown
+# per multiply-add against the main one (few rows, strided, few channels).
 _COPY_MACS = 80.0
 _PIECE_SLOWDOWN = 6.0
 
@@ -163,13 +163,10 @@ def pads_first_on_cpu(c: Config, pieces: tuple[_Piece, ...], out_channels: int) 
     return _COPY_MACS / macs_per_element < _PIECE_SLOWDOWN * piece_share
 
 
-# Padding first in both passes mostly runs faster than the frame on XLA:CPU (training
-# step 0.79-0.94x of zero padding's on six of eight such layers, the frame's 0.97-1.07x:
-# benchmarks/results/cpu-2026-11-22-widening.md), but it saves the padded copy for the backward
-# pass. Its temp memory stays within 1.05x of zero padding's (2-D, 1-D and 3-D layers)
-# where the input is smaller than the output (the step's peak is then made of
-# output-sized buffers) and the padding small beside the output; at equal channels it
-# is 1.33-1.47x.
+# Padding first in both passes mostly trains faster than the frame on XLA:CPU, but it saves
+# the padded copy for the backward pass. That copy adds little temp memory only where the
+# input and the padding are small beside the output (the step's peak is then made of
+# output-sized buffers): benchmarks/results/cpu-2026-11-22-widening.md.
 _PAD_BOTH_INPUT_SHARE = 0.8  # padded input elements / output elements
 _PAD_BOTH_PADDING_SHARE = 0.1  # padding elements / output elements
 

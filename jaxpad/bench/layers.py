@@ -139,8 +139,7 @@ def _time_rotated(runs: list[dict], call: Callable, keys: Sequence[str], reps: i
     """The runs with `<key>_s`, seconds per `call(run, key)`, in place of the `keys`.
 
     Every call runs once per round, interleaved; rotating the start removes the bias
-    of always following the same call (identical programs measured up to 1.1x apart
-    by position).
+    of always following the same call.
     """
     calls = {(i, key): functools.partial(call, r, key) for i, r in enumerate(runs) for key in keys}
     times = interleaved(calls, reps)

@@ -174,8 +174,8 @@ def bench_transpose(quick: bool = False, batch: int = 8, repeats: int = 10,
                     temps[name] = temp_bytes(jitted.lower(*args).compile())
                 jax.block_until_ready(jitted(*args))
                 runs[name] = lambda jitted=jitted, args=args: jitted(*args)
-            # jaxpad against its floor, interleaved; the lhs-dilated variants (tens of
-            # times slower) and torch (its OpenMP threads keep spinning after each call,
+            # jaxpad against its floor, interleaved; the lhs-dilated variants (much
+            # slower) and torch (its OpenMP threads keep spinning after each call,
             # on cores the next variant needs) in rounds of their own.
             groups = [{k: runs.pop(k) for k in ("jaxpad", "forward")}, runs]
             torch_run = _torch_run(c, kind == "backward")
