@@ -1,5 +1,5 @@
 import sys
 
-from jaxpad._bench import main
+from jaxpad.bench.layers import main
 
 sys.exit(main(sys.argv[1:]))

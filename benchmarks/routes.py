@@ -1,26 +1,26 @@
 """The measurements behind `jaxpad.conv_transpose`'s routes: `python -m benchmarks.routes`.
 
-Each row times the route `jaxpad/_conv_transpose.py` takes against the one it
+Each row times the route `jaxpad/_strategies/routes.py` takes against the one it
 does not take, for one computation, in one process, interleaved, medians:
 
-- overlap-add: the forward pass as `_overlap_add` (one product with every tap,
-  added per phase) against `_phase_convs` (one convolution per phase), per
-  kernel, stride and rank; `_overlap_adds` takes it for stride 2 and effective
+- overlap-add: the forward pass as `overlap_add.overlap_add` (one product with every tap,
+  added per phase) against `phases.phase_convs` (one convolution per phase), per
+  kernel, stride and rank; `overlap_add.overlap_adds` takes it for stride 2 and effective
   kernels of at most 3 per axis, in 2-D and 3-D.
 - zero taps: phases of unequal taps (3x4 stride 2) as one convolution of the
-  kernel padded with zeros to a multiple of the stride (`_phase_convs` of the
-  padded kernel, `_zero_tap_widths`) against `_phase_convs` of the kernel as it is;
-  `_uniform_zero_taps` pads up to `_MAX_ZERO_TAPS` (4/3) times the taps.
-- 1x1: a 1x1 convolution as `_patch_product` (a dot) against `_valid_conv`;
-  the dot is taken in 2-D and 3-D (`_small_valid_conv`), the convolution in 1-D.
+  kernel padded with zeros to a multiple of the stride (`phases.phase_convs` of the
+  padded kernel, `zero_taps.zero_tap_widths`) against `phases.phase_convs` of the kernel as it is;
+  `zero_taps.uniform_zero_taps` pads up to `zero_taps._MAX_ZERO_TAPS` (4/3) times the taps.
+- 1x1: a 1x1 convolution as `patch_products.patch_product` (a dot) against `phases.valid_conv`;
+  the dot is taken in 2-D and 3-D (`patch_products.small_valid_conv`), the convolution in 1-D.
 - kernel gradient: the derivative of a small phase convolution with respect to
-  its kernel as patch products (`_small_valid_conv`) against XLA's
-  kernel-gradient convolution (`_valid_conv` differentiated); `_phase_convs`
+  its kernel as patch products (`patch_products.small_valid_conv`) against XLA's
+  kernel-gradient convolution (`phases.valid_conv` differentiated); `phases.phase_convs`
   takes the products in 2-D and 3-D, XLA's convolution in 1-D.
 - derivatives: a training step (gradients of `sum(y ** 2)` in the input and the
-  kernel) of the zero-mode transposed convolution as `_unequal_phases_p`, whose
+  kernel) of the zero-mode transposed convolution as `unequal_phases_p`, whose
   derivatives are XLA's of the strided convolution it transposes, against
-  `_phase_route` differentiated (the phases' own derivatives); `_route` takes the
+  `routes.phase_route` differentiated (the phases' own derivatives); `routes.choose_route` takes the
   strided convolution's for 2-D phases that stay unequal.
 
 Prints a Markdown table: per row the two times and `taken / other` (below 1:
@@ -37,26 +37,11 @@ from functools import partial
 import jax
 import numpy as np
 
-from jaxpad._bench import interleaved
 from jaxpad._conv import dimension_numbers
-from jaxpad._conv_transpose import (
-    _overlap_add,
-    _overlap_adds,
-    _patch_derivatives,
-    _patch_product,
-    _phase_convs,
-    _phase_route,
-    _plans,
-    _route,
-    _shifted_crop,
-    _small_valid_conv,
-    _unequal_phases_p,
-    _uniform_zero_taps,
-    _valid_conv,
-    _zero_tap_widths,
-    _zero_taps,
-)
 from jaxpad._padding import conv_transpose_output_shape
+from jaxpad._strategies import overlap_add, patch_products, phases, routes, zero_taps
+from jaxpad._strategies.strided_derivatives import unequal_phases_p
+from jaxpad.bench.timing import interleaved
 
 from . import parser
 
@@ -67,7 +52,7 @@ def _array(shape: tuple[int, ...], seed: int) -> jax.Array:
 
 def _phases_setup(x: tuple[int, ...], k: tuple[int, ...], stride: int, padding: int,
                   output_padding: int):
-    """Arrays and `_phase_convs`' arguments for `x` `(N, *spatial, C)`, `k` `(*k, C, O)`."""
+    """Arrays and `phases.phase_convs`' arguments for `x` `(N, *spatial, C)`, `k` `(*k, C, O)`."""
     nsp = len(k) - 2
     dn = dimension_numbers(nsp, True)
     s, d = (stride,) * nsp, (1,) * nsp
@@ -77,12 +62,12 @@ def _phases_setup(x: tuple[int, ...], k: tuple[int, ...], stride: int, padding: 
     xa, ka = _array(x, 0), _array(k, 1)
 
     def phases_of(lo):
-        return jax.jit(lambda x, w: _phase_convs(x, w, lo, out, stride=s, dilation=d, groups=1,
-                                                 dn=dn, precision=None,
-                                                 preferred_element_type=None))
+        return jax.jit(lambda x, w: phases.phase_convs(
+            x, w, lo, out, stride=s, dilation=d, groups=1, dn=dn, precision=None,
+            preferred_element_type=None))
 
     def plans_of(ksize, lo=lo):
-        return _plans(xa, ksize, lo, out, s, d, dn.lhs_spec[2:])
+        return phases.phase_plans(xa, ksize, lo, out, s, d, dn.lhs_spec[2:])
 
     return xa, ka, dn, s, d, lo, out, phases_of, plans_of
 
@@ -92,8 +77,8 @@ def _overlap_add_row(name: str, x: tuple[int, ...], k: tuple[int, ...], stride: 
     xa, ka, dn, s, d, lo, out, phases_of, plans_of = _phases_setup(x, k, stride, padding,
                                                                    output_padding)
     phases = phases_of(lo)
-    taken = _overlap_adds(k[:-2], s, d, 1, plans_of(k[:-2]))
-    add = jax.jit(lambda x, w: _overlap_add(x, w, lo, out, s, d, dn, None, None))
+    taken = overlap_add.overlap_adds(k[:-2], s, d, 1, plans_of(k[:-2]))
+    add = jax.jit(lambda x, w: overlap_add.overlap_add(x, w, lo, out, s, d, dn, None, None))
     np.testing.assert_allclose(add(xa, ka), phases(xa, ka), rtol=1e-4, atol=1e-3)
     runs = {"overlap-add": partial(add, xa, ka), "phases": partial(phases, xa, ka)}
     return "overlap-add", name, runs, ("overlap-add", "phases") if taken else (
@@ -104,10 +89,10 @@ def _zero_taps_row(name: str, x: tuple[int, ...], k: tuple[int, ...], stride: in
                    padding: int, output_padding: int = 0):
     xa, ka, _, s, d, lo, _, phases_of, plans_of = _phases_setup(x, k, stride, padding,
                                                                 output_padding)
-    taken = _uniform_zero_taps(k[:-2], lo, s, d, plans_of) is not None
-    widths = _zero_tap_widths(k[:-2], lo, s, d)
-    padded, phases = phases_of(_shifted_crop(lo, widths, d)), phases_of(lo)
-    kp = _zero_taps(ka, widths)
+    taken = zero_taps.uniform_zero_taps(k[:-2], lo, s, d, plans_of) is not None
+    widths = zero_taps.zero_tap_widths(k[:-2], lo, s, d)
+    padded, phases = phases_of(zero_taps.shifted_crop(lo, widths, d)), phases_of(lo)
+    kp = zero_taps.padded_kernel(ka, widths)
     np.testing.assert_allclose(padded(xa, kp), phases(xa, ka), rtol=1e-4, atol=1e-3)
     runs = {"zero taps": partial(padded, xa, kp), "phases": partial(phases, xa, ka)}
     return "zero taps", name, runs, ("zero taps", "phases") if taken else (
@@ -119,9 +104,9 @@ def _one_by_one_row(name: str, x: tuple[int, ...], out_channels: int):
     dn = dimension_numbers(nsp, True)
     d = (1,) * nsp
     xa, ka = _array(x, 0), _array((1,) * nsp + (x[-1], out_channels), 1)
-    dot = jax.jit(lambda x, w: _patch_product(x, w, d, dn, None, None))
-    conv = jax.jit(lambda x, w: _valid_conv(x, w, d, dn, None, None))
-    taken = _patch_derivatives(nsp, 1, 1)  # a 1x1 `_small_valid_conv` is the dot
+    dot = jax.jit(lambda x, w: patch_products.patch_product(x, w, d, dn, None, None))
+    conv = jax.jit(lambda x, w: phases.valid_conv(x, w, d, dn, None, None))
+    taken = patch_products.patch_derivatives(nsp, 1, 1)  # a 1x1 `small_valid_conv`: the dot
     return "1x1", name, {"dot": partial(dot, xa, ka), "conv": partial(conv, xa, ka)}, (
         ("dot", "conv") if taken else ("conv", "dot"))
 
@@ -131,15 +116,15 @@ def _kernel_grad_row(name: str, x: tuple[int, ...], k: tuple[int, ...]):
     dn = dimension_numbers(nsp, True)
     d = (1,) * nsp
     xa, ka = _array(x, 0), _array(k, 1)
-    out = jax.eval_shape(lambda: _valid_conv(xa, ka, d, dn, None, None))
+    out = jax.eval_shape(lambda: phases.valid_conv(xa, ka, d, dn, None, None))
     ga = _array(out.shape, 2)
 
     def grad(conv: Callable) -> Callable:
         return jax.jit(lambda x, w, g: jax.vjp(lambda w: conv(x, w, d, dn, None, None), w)[1](g))
 
-    patches, xla = grad(_small_valid_conv), grad(_valid_conv)
+    patches, xla = grad(patch_products.small_valid_conv), grad(phases.valid_conv)
     runs = {"patches": partial(patches, xa, ka, ga), "xla": partial(xla, xa, ka, ga)}
-    taken = _patch_derivatives(nsp, 1, math.prod(k[:nsp]))
+    taken = patch_products.patch_derivatives(nsp, 1, math.prod(k[:nsp]))
     return "kernel gradient", name, runs, ("patches", "xla") if taken else ("xla", "patches")
 
 
@@ -153,14 +138,15 @@ def _derivatives_row(name: str, x: tuple[int, ...], k: tuple[int, ...], stride: 
     out = conv_transpose_output_shape(x[1:-1], k[:nsp], stride, padding,
                                       output_padding=output_padding)
     xa, ka = _array(x, 0), _array(k, 1)
-    route = _route(xa, ka, lo, out, static["stride"], static["dilation"], 1, static["dn"])
+    route = routes.choose_route(xa, ka, lo, out, static["stride"], static["dilation"], 1,
+                                static["dn"])
 
     def step(f: Callable) -> Callable:
         return jax.jit(jax.grad(lambda x, w: jax.numpy.sum(f(x, w) ** 2), argnums=(0, 1)))
 
-    strided = step(lambda x, w: _unequal_phases_p.bind(
+    strided = step(lambda x, w: unequal_phases_p.bind(
         x, w, lo=lo, out=out, overlap_add=route.overlap_add, differentiated=False, **static))
-    phases = step(lambda x, w: _phase_route(x, w, lo, out, route, **static))
+    phases = step(lambda x, w: routes.phase_route(x, w, lo, out, route, **static))
     for a, b in zip(strided(xa, ka), phases(xa, ka)):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3 * float(abs(b).max()))
     runs = {"strided conv": partial(strided, xa, ka), "phases": partial(phases, xa, ka)}

@@ -1,7 +1,7 @@
 """Transposed convs against the forward conv of equal FLOPs: `python -m benchmarks.transpose`.
 
 The transposed-convolution section of `jaxpad bench` on its own
-(`jaxpad/_bench_transpose.py`): per case, `jaxpad.conv_transpose`,
+(`jaxpad/bench/transpose.py`): per case, `jaxpad.conv_transpose`,
 `lax.conv_transpose`, flax's `ConvTranspose` and torch's `conv_transposeNd`
 against the strided forward convolution that the transposed one is the adjoint
 of (the same multiply-adds), forward and forward+backward, interleaved, medians.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import jax
 
-from jaxpad._bench_transpose import bench_transpose, to_markdown
+from jaxpad.bench.transpose import bench_transpose, to_markdown
 
 from . import parser
 

@@ -19,8 +19,9 @@ import numpy as np
 from jax import lax
 
 import jaxpad
-from jaxpad._bench import cases, interleaved
 from jaxpad._conv import dimension_numbers
+from jaxpad.bench.layers import cases
+from jaxpad.bench.timing import interleaved
 
 from . import parser
 

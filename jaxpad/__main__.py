@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return models(rest, prog="jaxpad bench")
     if args.command == "bench":
-        from ._bench import main as bench
+        from .bench.layers import main as bench
 
         return bench(rest)
     if rest:

@@ -141,10 +141,11 @@ def _conv(c: Config, x, w, pads, stride):
     )
 
 
-# XLA:CPU's costs relative to the convolution's multiply-adds, fitted on the benchmark
-# set: a padded copy costs about 80 multiply-adds per element (with the convolution
-# on the fast path, see `_lowering`); the thin piece convolutions run 2-13x slower
-# per multiply-add than the main one (few rows, strided, few channels).
+# XLA:CPU's costs in the convolution's multiply-adds, fitted on `jaxpad bench`'s cases
+# (benchmarks/results/cpu-2026-11-22-layers.md): a padded copy per element (with the
+# convolution on the fast path, see `_strategies.pad_first`), and the thin piece
+# convolutions' slowdown per multiply-add against the main one (few rows, strided, few
+# channels).
 _COPY_MACS = 80.0
 _PIECE_SLOWDOWN = 6.0
 
@@ -254,7 +255,7 @@ def _transpose(f: Callable[[jax.Array], jax.Array], aval: Any, ct: jax.Array) ->
     """`ct` through the transpose of `f`, linear in one argument of type `aval`.
 
     By `jax.vjp` at zero, not `jax.linear_transpose`: that keeps the custom JVP of
-    `_lowering.conv_lax`, whose transpose XLA:CPU runs on its fast path.
+    `_strategies.pad_first.conv_lax`, whose transpose XLA:CPU runs on its fast path.
     """
     return jax.vjp(f, ad.zeros_like_aval(aval))[1](ct)[0]
 

@@ -144,8 +144,8 @@ def _copy_runs(size: int, lo: int, hi: int, mode: str) -> list[list[int]]:
 
     Uncut, reflect's `2 1 | 1 2 3 4` would run as `2 1`, `2 3 4`. Cut, the kept input
     is one slice, so the transpose is the cotangent's interior plus thin strips, which
-    XLA fuses into one cheap pass (instead of summing shifted pieces at every element:
-    1.5-2.5x slower on CPU).
+    XLA fuses into one cheap pass instead of summing shifted pieces at every element
+    (`jaxpad.pad`'s table in benchmarks/results/cpu-2026-11-22-layers.md).
     """
     index = _copy_index(size, lo, hi, mode)
     cuts = [0, max(lo, 0), len(index) - max(hi, 0), len(index)]

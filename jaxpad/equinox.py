@@ -160,8 +160,8 @@ class Conv(eqx.nn.Conv):
           `(out_channels, *out_spatial)`.
         """
         del key
-        # impl="pad": equinox layers run under jax.vmap, where padding first measured faster
-        # to differentiate than the frame (docs/equinox.md).
+        # impl="pad": equinox layers run under jax.vmap, where padding first differentiates
+        # faster than the frame (docs/equinox.md).
         y = conv(unbatched_input(x, self.num_spatial_dims), self.weight, stride=self.stride,
                  padding=self.padding, padding_mode=self.padding_mode,
                  padding_value=self.padding_value, oversize="repeat", dilation=self.dilation,

@@ -25,7 +25,7 @@ from .phases import valid_conv
 PATCH_TAPS = 8
 
 
-def _patch_product(x, kernel, dilation, dn, precision, preferred_element_type):
+def patch_product(x, kernel, dilation, dn, precision, preferred_element_type):
     """`_valid_conv` as one matrix product of the input's patches (im2col)."""
     nsp = len(dilation)
     spatial, channel = dn.lhs_spec[2:], dn.lhs_spec[1]
@@ -44,7 +44,7 @@ def _patch_product(x, kernel, dilation, dn, precision, preferred_element_type):
 
 
 @partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4, 5))
-def _small_valid_conv(x, kernel, dilation, dn, precision, preferred_element_type):
+def small_valid_conv(x, kernel, dilation, dn, precision, preferred_element_type):
     """`_valid_conv` (2-D or 3-D, no groups) whose derivatives are patch products.
 
     XLA:CPU's kernel-gradient convolution for a small kernel between many channels
@@ -56,28 +56,28 @@ def _small_valid_conv(x, kernel, dilation, dn, precision, preferred_element_type
     two moved between 0.7x and 1.6x of each other from run to run).
     """
     if math.prod(kernel.shape[:len(dilation)]) == 1:
-        return _patch_product(x, kernel, dilation, dn, precision, preferred_element_type)
+        return patch_product(x, kernel, dilation, dn, precision, preferred_element_type)
     return valid_conv(x, kernel, dilation, dn, precision, preferred_element_type)
 
 
-@partial(_small_valid_conv.defjvp, symbolic_zeros=True)
+@partial(small_valid_conv.defjvp, symbolic_zeros=True)
 def _small_valid_conv_jvp(dilation, dn, precision, preferred_element_type, primals, tangents):
     x, kernel = primals
     tx, tkernel = tangents
     static = (dilation, dn, precision, preferred_element_type)
-    y = _small_valid_conv(x, kernel, *static)
+    y = small_valid_conv(x, kernel, *static)
     zero = jax.custom_derivatives.SymbolicZero
     terms = []
     if not isinstance(tx, zero):
-        terms.append(_patch_product(tx, kernel, *static))
+        terms.append(patch_product(tx, kernel, *static))
     if not isinstance(tkernel, zero):
-        terms.append(_patch_product(x, tkernel, *static))
+        terms.append(patch_product(x, tkernel, *static))
     return y, sum(terms[1:], terms[0]) if terms else jnp.zeros_like(y)
 
 
 
-def _patch_derivatives(nsp: int, groups: int, taps: int) -> bool:
-    """Whether a phase convolution runs as `_small_valid_conv` (patch-product derivatives).
+def patch_derivatives(nsp: int, groups: int, taps: int) -> bool:
+    """Whether a phase convolution runs as `small_valid_conv` (patch-product derivatives).
 
     Not in 1-D, where XLA:CPU's kernel-gradient convolution is the faster one.
     """
@@ -85,8 +85,8 @@ def _patch_derivatives(nsp: int, groups: int, taps: int) -> bool:
 
 
 def phase_conv(x, kernel, dilation, dn, precision, preferred_element_type, groups=1):
-    """`valid_conv`, with patch-product derivatives where `_patch_derivatives` says."""
+    """`valid_conv`, with patch-product derivatives where `patch_derivatives` says."""
     nsp = len(dilation)
-    if _patch_derivatives(nsp, groups, math.prod(kernel.shape[:nsp])):
-        return _small_valid_conv(x, kernel, dilation, dn, precision, preferred_element_type)
+    if patch_derivatives(nsp, groups, math.prod(kernel.shape[:nsp])):
+        return small_valid_conv(x, kernel, dilation, dn, precision, preferred_element_type)
     return valid_conv(x, kernel, dilation, dn, precision, preferred_element_type, groups)

@@ -21,14 +21,14 @@ from .zero_taps import padded_kernel, shifted_crop, uniform_zero_taps
 
 def transpose_zeros(x, kernel, lo, out, *, stride, dilation, groups, dn, precision,
                     preferred_element_type):
-    """Zero-mode transposed convolution of batched `x` by the route `_route` picks.
+    """Zero-mode transposed convolution of batched `x` by the route `choose_route` picks.
 
     `kernel` is `(*k, O // G, C)`, the kernel of the forward convolution from O to C
     channels that this one transposes; the output is cropped `lo` and keeps `out`.
     """
     static = dict(stride=stride, dilation=dilation, groups=groups, dn=dn, precision=precision,
                   preferred_element_type=preferred_element_type)
-    route = _route(x, kernel, lo, out, stride, dilation, groups, dn)
+    route = choose_route(x, kernel, lo, out, stride, dilation, groups, dn)
     if route.strided_derivatives:
         return unequal_phases_p.bind(*vary_alike(x, kernel), lo=lo, out=out,
                                       overlap_add=route.overlap_add, differentiated=False,
@@ -36,13 +36,13 @@ def transpose_zeros(x, kernel, lo, out, *, stride, dilation, groups, dn, precisi
     return phase_route(x, kernel, lo, out, route, **static)
 
 
-class _Route(NamedTuple):
+class Route(NamedTuple):
     overlap_add: bool  # `overlap_add` (undifferentiated where `strided_derivatives`)
     zero_taps: tuple[tuple[int, int], ...] | None  # `uniform_zero_taps`
     strided_derivatives: bool  # `unequal_phases_p`
 
 
-def _route(x, kernel, lo, out, stride, dilation, groups, dn) -> _Route:
+def choose_route(x, kernel, lo, out, stride, dilation, groups, dn) -> Route:
     """How `_transpose_zeros` computes with a forward `(*k, O // G, C)` kernel.
 
     The overlap-add (`overlap_adds`), else zero taps (`uniform_zero_taps`), else
@@ -67,7 +67,7 @@ def _route(x, kernel, lo, out, stride, dilation, groups, dn) -> _Route:
     strided = unequal and nsp == 2 and (
         kernel.shape[nsp] <= STRIDED_DERIVATIVES_CHANNELS
         or (taps > PATCH_TAPS and all(s == 2 for s in stride)))
-    return _Route(overlap_add, widths, strided)
+    return Route(overlap_add, widths, strided)
 
 
 def phase_route(x, kernel, lo, out, route, *, stride, dilation, groups, dn, precision,

@@ -59,9 +59,11 @@ import numpy as np
 from jax import lax
 
 import jaxpad
-from jaxpad._bench import _JNP_MODE, interleaved, temp_bytes
 from jaxpad._conv import dimension_numbers
 from jaxpad._padding import MODE_RECORDS, canonical_ints, canonical_modes, resolve_padding
+
+from .layers import JNP_MODE
+from .timing import interleaved, temp_bytes
 
 __all__ = ["MODELS", "Build", "Model", "check", "main", "parse_variant", "run"]
 
@@ -230,7 +232,7 @@ class _PadFirst(_Jax):
             if mode == "zeros" and self.fold_zeros:
                 continue
             widths = [p if m == mode else (0, 0) for p, m in zip(pads, modes)]
-            x = jnp.pad(x, ((0, 0), *widths, (0, 0)), mode=_JNP_MODE[mode])
+            x = jnp.pad(x, ((0, 0), *widths, (0, 0)), mode=JNP_MODE[mode])
         rest = tuple(p if m == "zeros" and self.fold_zeros else (0, 0)
                      for p, m in zip(pads, modes))
         return x, rest
@@ -265,7 +267,7 @@ class _Zeros(_PadFirst):
     """The floor: jaxpad's zero padding (lax's, explicit pads) and lax's pools.
 
     jaxpad's rather than lax's convolution: on XLA:CPU, lax's with no padding at all (the
-    1x1 shortcuts) is 1.5-5x slower (benchmarks/results/unpadded-cpu.md) and jaxpad's is
+    1x1 shortcuts) is slower (benchmarks/results/cpu-2026-11-22-unpadded.md) and jaxpad's is
     not, which would credit the modes with a gain that is not theirs.
     """
 
@@ -957,8 +959,8 @@ def _measure(model: Model, dtype: str, settings: dict) -> dict:
         settings["verified"].add(model.name)
     timed = [b for b in builds if b.error is None and b.name != "reference"]
     times = {}
-    # One framework at a time: torch's OpenMP threads spin on after each call and slowed
-    # whichever JAX program ran next (up to 4x on 2 cores).
+    # One framework at a time: torch's OpenMP threads spin on after each call and slow
+    # whichever JAX program runs next.
     for framework in ("jax", "torch"):
         runs = {(b.name, key): getattr(b, key) for b in timed if b.framework == framework
                 for key in ("step", "fwd")}
@@ -1055,7 +1057,7 @@ def _triple(r: dict | None) -> str:
 
 
 def _goals(result: dict) -> dict[str, bool | None]:
-    """Issue 23's point 3 for the `jaxpad` build: None where a side was not measured."""
+    """The targets the report checks for the `jaxpad` build: None where a side is missing."""
     by = {r["build"]: r for r in result["builds"]}
     j, flax, torch = by.get("jaxpad", {}), by.get("flax way", {}), by.get("torch", {})
 
@@ -1117,7 +1119,7 @@ def _markdown(report: dict) -> str:
             lines.append(f"| {r['model']} | " + " | ".join(_triple(by.get(n)) for n in names)
                          + " |")
         targets = list(_goals(rows[0]))
-        lines += ["", f"Issue 23's goals for the `jaxpad` build ({dtype}):", "",
+        lines += ["", f"Targets for the `jaxpad` build ({dtype}):", "",
                   "| model | " + " | ".join(targets) + " |", "| --- |" + " :---: |" * len(targets)]
         for r in rows:
             g = _goals(r)

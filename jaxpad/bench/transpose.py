@@ -31,9 +31,9 @@ import numpy as np
 from jax import lax
 
 import jaxpad
+from jaxpad._conv import dimension_numbers
 
-from ._bench import interleaved, temp_bytes
-from ._conv import dimension_numbers
+from .timing import interleaved, temp_bytes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,7 +153,7 @@ def bench_transpose(quick: bool = False, batch: int = 8, repeats: int = 10,
       (where the backend reports it).
 
     Example:
-      >>> from jaxpad._bench_transpose import bench_transpose, to_markdown
+      >>> from jaxpad.bench.transpose import bench_transpose, to_markdown
       >>> rows = bench_transpose(quick=True, batch=1, repeats=1, backward=False)
       >>> sorted(k for k in rows[0] if not k.endswith("_ratio"))[:4]
       ['backend', 'case', 'flax', 'forward']
@@ -174,8 +174,8 @@ def bench_transpose(quick: bool = False, batch: int = 8, repeats: int = 10,
                     temps[name] = temp_bytes(jitted.lower(*args).compile())
                 jax.block_until_ready(jitted(*args))
                 runs[name] = lambda jitted=jitted, args=args: jitted(*args)
-            # jaxpad against its floor, interleaved; the lhs-dilated variants (tens of
-            # times slower) and torch (its OpenMP threads keep spinning after each call,
+            # jaxpad against its floor, interleaved; the lhs-dilated variants (much
+            # slower) and torch (its OpenMP threads keep spinning after each call,
             # on cores the next variant needs) in rounds of their own.
             groups = [{k: runs.pop(k) for k in ("jaxpad", "forward")}, runs]
             torch_run = _torch_run(c, kind == "backward")

@@ -20,7 +20,6 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -28,12 +27,14 @@ import numpy as np
 from jax import lax
 
 import jaxpad
+from jaxpad._conv import dimension_numbers
 
-from ._conv import dimension_numbers
+from .timing import interleaved, temp_bytes, timed
+from .transpose import bench_transpose, to_markdown
 
 MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
-_JNP_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "edge",
-             "circular": "wrap", "symmetric": "symmetric"}
+JNP_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "edge",
+            "circular": "wrap", "symmetric": "symmetric"}
 _FLAX_PADDING = {"zeros": "SAME", "reflect": "REFLECT", "circular": "CIRCULAR"}
 
 
@@ -63,26 +64,6 @@ def cases(quick: bool, batch: int) -> list[Case]:
     return [full[0], full[1], full[5]] if quick else full
 
 
-def _timed(fn: Callable[[], Any]) -> float:
-    start = time.perf_counter()
-    jax.block_until_ready(fn())
-    return time.perf_counter() - start
-
-
-def interleaved(runs: dict[Any, Callable[[], Any]], repeats: int) -> dict[Any, list[float]]:
-    """Seconds per call of each warmed-up run, every run once per round.
-
-    Each round starts one run later, so that no run always follows the same one.
-    """
-    names = list(runs)
-    times: dict[Any, list[float]] = {name: [] for name in names}
-    for i in range(repeats):
-        first = i % len(names)
-        for name in names[first:] + names[:first]:
-            times[name].append(_timed(runs[name]))
-    return times
-
-
 def _same_pads(c: Case) -> tuple[tuple[int, int], ...]:
     return jaxpad.same_padding(c.x[1:-1], c.k[:-2], c.stride)
 
@@ -96,7 +77,7 @@ def _jax_variants(c: Case, mode: str) -> dict[str, Callable]:
         "jaxpad": lambda x, w: jaxpad.conv(x, w, stride=c.stride, padding="same",
                                            padding_mode=mode),
         "jnp.pad+valid": lambda x, w: lax.conv_general_dilated(
-            jnp.pad(x, ((0, 0), *pads, (0, 0)), mode=_JNP_MODE[mode]), w, stride,
+            jnp.pad(x, ((0, 0), *pads, (0, 0)), mode=JNP_MODE[mode]), w, stride,
             "VALID", dimension_numbers=dn),
     }
     if mode == "zeros":
@@ -113,17 +94,17 @@ def _jax_variants(c: Case, mode: str) -> dict[str, Callable]:
     return out
 
 
-def temp_bytes(compiled: Any) -> int | None:
-    """A compiled program's temporary memory, where the backend reports it."""
-    analysis = compiled.memory_analysis()
-    return None if analysis is None else analysis.temp_size_in_bytes
-
-
 def _loss(f: Callable) -> Callable:
     return lambda x, w: jnp.sum(f(x, w) ** 2)
 
 
-def _measure_jax(c: Case, modes: Sequence[str], reps: int, seed: int = 0) -> list[dict]:
+def measure_jax(c: Case, modes: Sequence[str], reps: int, seed: int = 0) -> list[dict]:
+    """Runs of every jax variant of case `c` in `modes`: compile time, temp memory, times.
+
+    Per run: the compiled training step's median cold compile time of three and its
+    temporary memory, and `reps` interleaved forward and training-step times (`fwd_s`,
+    `grad_s`).
+    """
     rng = np.random.default_rng(seed)
     x = jnp.asarray(rng.standard_normal(c.x, dtype=np.float32))
     w = jnp.asarray(rng.standard_normal(c.k, dtype=np.float32) / np.sqrt(np.prod(c.k[:-1])))
@@ -144,8 +125,8 @@ def _measure_jax(c: Case, modes: Sequence[str], reps: int, seed: int = 0) -> lis
         fwd = jax.jit(f)
         grad = jax.jit(jax.grad(_loss(f), argnums=(0, 1)))
         for _ in range(2):  # warm-up
-            _timed(lambda fwd=fwd: fwd(x, w))
-            _timed(lambda grad=grad: grad(x, w))
+            timed(lambda fwd=fwd: fwd(x, w))
+            timed(lambda grad=grad: grad(x, w))
         seconds, compiled = compile_s[mode, name]
         runs.append(dict(case=c.name, mode=mode, variant=name, fwd=fwd, grad=grad,
                          compile_s=seconds,
@@ -158,8 +139,7 @@ def _time_rotated(runs: list[dict], call: Callable, keys: Sequence[str], reps: i
     """The runs with `<key>_s`, seconds per `call(run, key)`, in place of the `keys`.
 
     Every call runs once per round, interleaved; rotating the start removes the bias
-    of always following the same call (identical programs measured up to 1.1x apart
-    by position).
+    of always following the same call.
     """
     calls = {(i, key): functools.partial(call, r, key) for i, r in enumerate(runs) for key in keys}
     times = interleaved(calls, reps)
@@ -274,8 +254,8 @@ def _pad_rows(reps: int, batch: int) -> list[dict]:
     for k, (fwd, grad, a) in fns.items():
         runs[k, "fwd"] = lambda fwd=fwd, a=a: fwd(a)
         runs[k, "grad"] = lambda grad=grad, a=a: grad(a, ct)
-        _timed(runs[k, "fwd"])
-        _timed(runs[k, "grad"])
+        timed(runs[k, "fwd"])
+        timed(runs[k, "grad"])
     times = interleaved(runs, reps)
     med = {k: (statistics.median(times[k, "fwd"]), statistics.median(times[k, "grad"]))
            for k in fns}
@@ -386,7 +366,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
     for c in cases(args.quick, batch if not args.quick else min(batch, 2)):
         print(f"{c.name} ...", flush=True)
         case_reps = max(3, reps // 3) if c.rank == 3 else reps
-        runs += _measure_jax(c, modes, case_reps)
+        runs += measure_jax(c, modes, case_reps)
         if not args.no_torch and backend == "cpu":
             runs += _measure_torch(c, modes, case_reps)
         if not args.quick and c.rank == 2:
@@ -402,8 +382,6 @@ def run(argv: Sequence[str] | None = None) -> dict:
     table = _markdown(rows, pad_rows, meta)
     transpose_rows: list[dict] = []
     if not args.no_transpose:
-        from ._bench_transpose import bench_transpose, to_markdown
-
         print("transposed convolutions ...", flush=True)
         transpose_rows = bench_transpose(args.quick, batch if not args.quick else 2, reps)
         table += ("\n## Transposed convolutions\n\nTimes and ratios to the forward strided "
