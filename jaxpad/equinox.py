@@ -160,12 +160,10 @@ class Conv(eqx.nn.Conv):
           `(out_channels, *out_spatial)`.
         """
         del key
-        # impl="pad": equinox layers run under jax.vmap, where padding first differentiates
-        # faster than the frame (docs/equinox.md).
         y = conv(unbatched_input(x, self.num_spatial_dims), self.weight, stride=self.stride,
                  padding=self.padding, padding_mode=self.padding_mode,
                  padding_value=self.padding_value, oversize="repeat", dilation=self.dilation,
-                 groups=self.groups, channels_last=False, precision=self.precision, impl="pad")
+                 groups=self.groups, channels_last=False, precision=self.precision)
         return y + self.bias if self.use_bias else y
 
 

@@ -194,3 +194,15 @@ def test_the_performance_page_has_a_section_for_each_committed_results_file():
     page = hook.results_markdown()
     for path in sorted(hook.RESULTS.glob("*.md")):
         assert f"{{#{hook.anchor(path)}}}" in page, path.name
+
+
+def test_the_readme_performance_section_is_the_committed_results():
+    """Its figures come from the newest committed CPU model results (`benchmarks.readme`)."""
+    from jaxpad.bench.models import README_BEGIN, newest_report, readme_section
+
+    report, stem = newest_report(ROOT / "benchmarks" / "results")
+    text = (ROOT / "README.md").read_text()
+    section = text.split(README_BEGIN, 1)[1].split("<!--", 1)[0].strip()
+    expected = readme_section(report, str(Path(stem).relative_to(ROOT)))
+    assert section == expected, "run `python -m benchmarks.readme` after committing results"
+    assert (ROOT / f"{Path(stem).relative_to(ROOT)}.png").is_file()

@@ -135,9 +135,22 @@ def _exported(impl, x, k, platform, *, differentiated):
     return _ops(export.export(jax.jit(f), platforms=[platform])(x, k).mlir_module())
 
 
+@pytest.fixture(params=["policy", "cpu-row"])
+def policy(request, monkeypatch):
+    """The policy as it is, and with a CPU row that differs from the reference (as a
+    measured GPU or CPU row would): the switch must keep it to its platform."""
+    if request.param == "cpu-row":
+        rows = dict(_policy.DEFAULTS)
+        rows["conv_transpose"] = {"cpu": _policy.Choice("routes", "a results file")}
+        monkeypatch.setattr(_policy, "DEFAULTS", rows)
+    jax.clear_caches()  # programs traced under the other policy
+    yield request.param
+    jax.clear_caches()
+
+
 @pytest.mark.parametrize("shapes", TRANSPOSE_CASES, ids=["2d-k3-s2", "1d-k3-s2"])
 @pytest.mark.parametrize("differentiated", [False, True], ids=["forward", "step"])
-def test_gpu_and_tpu_programs_are_the_reference(shapes, differentiated):
+def test_gpu_and_tpu_programs_are_the_reference(policy, shapes, differentiated):
     """Lowered for a GPU or a TPU (from this CPU host), 'auto' is the phases, nothing else."""
     x, k = jnp.ones(shapes[0]), jnp.ones(shapes[1])
     lowered = partial(_exported, x=x, k=k, differentiated=differentiated)
@@ -150,19 +163,23 @@ def test_gpu_and_tpu_programs_are_the_reference(shapes, differentiated):
 
 
 @pytest.mark.parametrize("shapes", TRANSPOSE_CASES, ids=["2d-k3-s2", "1d-k3-s2"])
-def test_cpu_program_takes_the_cpu_choice(shapes):
-    """On CPU, 'auto' computes the value by the policy's CPU choice, the routes."""
+def test_cpu_program_takes_the_cpu_choice(policy, shapes):
+    """On CPU, 'auto' computes the value by the policy's CPU row."""
     x, k = jnp.ones(shapes[0]), jnp.ones(shapes[1])
     lowered = partial(_exported, x=x, k=k, platform="cpu")
     choice = _policy.default_on("conv_transpose", "cpu")
+    assert choice == {"policy": "phases", "cpu-row": "routes"}[policy]
     assert lowered("auto", differentiated=False) == lowered(choice, differentiated=False)
     assert lowered("routes", differentiated=False) != lowered("phases", differentiated=False)
 
 
-@pytest.mark.parametrize("op", ["conv", "max_pool", "avg_pool"])
+
+@pytest.mark.parametrize("op", ["conv", "conv_transpose", "max_pool", "avg_pool"])
 def test_ops_whose_defaults_are_the_reference_have_no_platform_switch(op):
     x = jnp.ones((2, 8, 8, 4))
     call = {"conv": lambda x: jaxpad.conv(x, jnp.ones((3, 3, 4, 4)), padding_mode="reflect"),
+            "conv_transpose": lambda x: jaxpad.conv_transpose(x, jnp.ones((3, 3, 4, 4)),
+                                                              stride=2, padding_mode="reflect"),
             "max_pool": lambda x: jaxpad.max_pool(x, 3, 2, padding=1),
             "avg_pool": lambda x: jaxpad.avg_pool(x, 3, 2, padding=1, padding_mode="reflect")}
     assert all(c.strategy == _policy.REFERENCE[op] for c in _policy.DEFAULTS[op].values())

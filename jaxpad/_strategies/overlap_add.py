@@ -85,7 +85,7 @@ def _overlap_add_jvp(lo, out, stride, dilation, dn, precision, preferred_element
                             preferred_element_type=preferred_element_type, conv=phase_conv)
 
     # Differentiated, the primal is the phases' too: in a training step XLA:CPU's
-    # concurrent schedule ran the product beside the backward, up to 1.5x slower.
+    # concurrent schedule ran the product beside the backward, slower.
     return jax.jvp(phases, [v for p, v in zip(perturbed, primals) if p],
                    [t for p, t in zip(perturbed, tangents) if p])
 

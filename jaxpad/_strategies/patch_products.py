@@ -26,7 +26,7 @@ PATCH_TAPS = 8
 
 
 def patch_product(x, kernel, dilation, dn, precision, preferred_element_type):
-    """`_valid_conv` as one matrix product of the input's patches (im2col)."""
+    """`valid_conv` as one matrix product of the input's patches (im2col)."""
     nsp = len(dilation)
     spatial, channel = dn.lhs_spec[2:], dn.lhs_spec[1]
     k = kernel.shape[:nsp]
@@ -45,15 +45,14 @@ def patch_product(x, kernel, dilation, dn, precision, preferred_element_type):
 
 @partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4, 5))
 def small_valid_conv(x, kernel, dilation, dn, precision, preferred_element_type):
-    """`_valid_conv` (2-D or 3-D, no groups) whose derivatives are patch products.
+    """`valid_conv` (2-D or 3-D, no groups) whose derivatives are patch products.
 
     XLA:CPU's kernel-gradient convolution for a small kernel between many channels
-    is slower than the same multiply-adds as one matrix product (`python -m
-    benchmarks.routes`). So the forward stays a convolution and the tangent, the
-    same linear map, is patch products, which reverse mode transposes into products
-    too. A 1x1 (or 1x1x1) kernel is a product in the forward pass as well: XLA:CPU
-    runs a 2-D 1x1 convolution at about half the speed of the same dot (in 3-D the
-    two moved between 0.7x and 1.6x of each other from run to run).
+    is slower than the same multiply-adds as one matrix product. So the forward stays
+    a convolution and the tangent, the same linear map, is patch products, which
+    reverse mode transposes into products too. A 1x1 (or 1x1x1) kernel is a product
+    in the forward pass as well: XLA:CPU runs a 2-D 1x1 convolution slower than the
+    same dot (`python -m benchmarks.routes`, `benchmarks/results/cpu-2026-12-03-routes.md`).
     """
     if math.prod(kernel.shape[:len(dilation)]) == 1:
         return patch_product(x, kernel, dilation, dn, precision, preferred_element_type)

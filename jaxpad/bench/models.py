@@ -75,7 +75,7 @@ LEAK = 0.2
 # CPU); a wrong border moves them by O(0.1). Relative to max(1, max |reference|).
 TOLERANCE = 1e-3
 ACCELERATOR_TOLERANCE = 3e-2  # GPU and TPU convolutions may take TF32/bf16 passes
-DEVICE_CHECK_VARIANTS = ("conv.impl=pad", "conv.impl=frame")
+DEVICE_CHECK_VARIANTS = ("conv.impl=frame", "conv_transpose.impl=routes")
 DEVICE_CHECK_BUDGET_S = 400.0
 SIZES = ("tiny", "quick", "full")
 
@@ -645,8 +645,9 @@ def parse_variant(text: str) -> dict[str, dict[str, Any]]:
 
     An entry is comma-separated `key=value` or `function.key=value` items, `function`
     one of `conv`, `conv_transpose`, `max_pool`, `avg_pool`. A bare key goes to every
-    one of them whose signature takes it (so `impl=pad` reaches `conv_transpose` and
-    the pools once they take `impl`). Values are Python literals, else strings.
+    one of them whose signature takes it (`impl` reaches all four, whose strategies
+    differ: name the function, as in `conv.impl=frame`). Values are Python literals,
+    else strings.
 
     Args:
       text: the entry, e.g. `'impl=pad'` or `'conv.impl=frame,conv.oversize=repeat'`.
@@ -1348,3 +1349,55 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
     for line in bad:
         print(line, file=sys.stderr)
     return 1 if bad else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The README's performance section, generated from a committed report.
+
+README_BEGIN, README_END = "<!-- models:begin -->", "<!-- models:end -->"
+
+
+def readme_section(report: dict, stem: str) -> str:
+    """The README's chart and table of one report (`stem`: its path without suffix).
+
+    Args:
+      report: a report as `run` returns it and the JSON results file holds.
+      stem: the results file's path relative to the repository, e.g.
+        'benchmarks/results/cpu-2026-12-06-models'.
+
+    Returns:
+      Markdown: the chart, then per model jaxpad's, the flax way's and PyTorch's training
+      step, compile time and temp memory as ratios to zero padding.
+    """
+    meta = report["meta"]
+    m = meta["machine"]
+    dtype = report["settings"]["dtypes"][0]
+    lines = [f"![Whole models, ratios to zero padding]({stem}.png)", "",
+             f"Training step / compile / compiled temp memory, each a ratio to the same model "
+             f"with zero padding ({m['platform']}, {m['cpu']}, {m['cores']} cores, {dtype}, "
+             f"{meta['date']}; [{Path(stem).name}.md]({stem}.md)):", "",
+             "| model | jaxpad | flax way | PyTorch (step) |", "| --- | ---: | ---: | ---: |"]
+    for r in report["results"]:
+        if r["dtype"] != dtype:
+            continue
+        by = {b["build"]: b for b in r["builds"]}
+        torch = by.get("torch")
+        step = _cell(torch.get("step_ratio")) if torch and not torch["error"] else "-"
+        lines.append(f"| {r['model']} | {_triple(by.get('jaxpad'))} | "
+                     f"{_triple(by.get('flax way'))} | {step} |")
+    return "\n".join(lines)
+
+
+def with_readme_section(readme: str, section: str) -> str:
+    """`readme` with the text between `README_BEGIN` and `README_END` replaced."""
+    head, rest = readme.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    return f"{head}{README_BEGIN}\n{section}\n{README_END}{tail}"
+
+
+def newest_report(folder: Path, platform: str = "cpu") -> tuple[dict, str] | None:
+    """The newest `<platform>-<date>-models.json` in `folder` and its stem, or None."""
+    found = sorted(Path(folder).glob(f"{platform}-*-models.json"))
+    if not found:
+        return None
+    return json.loads(found[-1].read_text()), str(found[-1].with_suffix(""))
