@@ -101,7 +101,7 @@ def test_check_refuses_what_differs_from_its_reference():
 
 
 def test_variants_name_jaxpad_keywords():
-    assert models.parse_variant("impl=pad") == {"conv": {"impl": "pad"}}
+    assert models.parse_variant("impl=pad") == {f: {"impl": "pad"} for f in models.FUNCTIONS}
     assert models.parse_variant("conv.impl=frame,conv.oversize=repeat") == {
         "conv": {"impl": "frame", "oversize": "repeat"}}
     assert models.parse_variant("avg_pool.count_include_pad=False") == {
@@ -110,8 +110,9 @@ def test_variants_name_jaxpad_keywords():
         models.parse_variant("impl")
     with pytest.raises(ValueError, match=r"'pool' is not one of 'conv', 'conv_transpose'"):
         models.parse_variant("pool.impl=pad")
-    with pytest.raises(ValueError, match=r"jaxpad.max_pool takes a keyword `impl`; got"):
-        models.parse_variant("max_pool.impl=pad")
+    with pytest.raises(ValueError, match=r"jaxpad.max_pool takes no keyword `padding_mode`; "
+                                         r"got"):
+        models.parse_variant("max_pool.padding_mode=reflect")
     with pytest.raises(ValueError, match=r"no jaxpad function of the models takes a keyword "
                                          r"`implementation`"):
         models.parse_variant("implementation=pad")

@@ -316,7 +316,7 @@ def test_zero_taps_before_the_kernel_align_the_crop(k, s, p, op, crops, channels
     x, w, _ = _arrays(c)
     if channels_last:
         x, w = np.moveaxis(x, 1, -1), np.transpose(w, (2, 1, 0))
-    closed = jax.make_jaxpr(partial(jaxpad.conv_transpose, stride=s, padding=p,
+    closed = jax.make_jaxpr(partial(jaxpad.conv_transpose, stride=s, padding=p, impl="routes",
                                     output_padding=op, channels_last=channels_last))(x, w)
     size = np.prod(closed.out_avals[0].shape)
     eqns = list(_eqns(closed.jaxpr))
@@ -360,7 +360,7 @@ def test_equal_phases_interleave_in_one_transpose(nsp, k, s, groups, crop, chann
     x, w, _ = _arrays(c)
     if channels_last:
         x, w = np.moveaxis(x, 1, -1), np.transpose(w, (*range(2, nsp + 2), 1, 0))
-    closed = jax.make_jaxpr(partial(jaxpad.conv_transpose, stride=s, padding=crop,
+    closed = jax.make_jaxpr(partial(jaxpad.conv_transpose, stride=s, padding=crop, impl="routes",
                                     groups=groups, channels_last=channels_last))(x, w)
     size = np.prod(closed.out_avals[0].shape)
     big = [e for e in _eqns(closed.jaxpr) if e.primitive.name == "transpose"
@@ -436,7 +436,8 @@ def test_strided_convolution_derivatives_where_they_measured_faster(k, s, out_ch
     # output channels or fewer or with a phase beyond the patch products at stride 2.
     x = jnp.zeros((1, *[6] * len(k), 16))
     w = jnp.zeros((*k, out_channels, 16))
-    jaxpr = str(jax.make_jaxpr(partial(jaxpad.conv_transpose, stride=s, padding=1))(x, w))
+    jaxpr = str(jax.make_jaxpr(partial(jaxpad.conv_transpose, stride=s, padding=1,
+                                       impl="routes"))(x, w))
     assert ("jaxpad_unequal_phases" in jaxpr) == strided
 
 

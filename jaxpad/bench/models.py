@@ -677,8 +677,9 @@ def parse_variant(text: str) -> dict[str, dict[str, Any]]:
         takes = [f for f in ([function] if dot else FUNCTIONS)
                  if key in inspect.signature(FUNCTIONS[f]).parameters]
         if not takes:
-            where = f"jaxpad.{function}" if dot else "no jaxpad function of the models"
-            raise ValueError(f"`--variants`: {where} takes a keyword `{key}`; got {item!r}.")
+            where = (f"jaxpad.{function} takes no" if dot
+                     else "no jaxpad function of the models takes a")
+            raise ValueError(f"`--variants`: {where} keyword `{key}`; got {item!r}.")
         try:
             value = ast.literal_eval(raw)
         except (ValueError, SyntaxError):
