@@ -79,7 +79,9 @@ class Mode:
         axis needs there (for circular, at the other end)."""
         if width <= 0 or self.fills:
             return 0
-        return {"replicate": 1, "reflect": width + 1}.get(self.name, width)
+        size = 2 * width + 2  # wide enough that the two ends' reads stay apart
+        read = [self.source(j, size) for j in range(-width, 0)]
+        return max(i + 1 if i < size // 2 else size - i for i in read)
 
 
 MODE_RECORDS = (

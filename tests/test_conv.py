@@ -400,8 +400,8 @@ def test_no_retracing_on_repeated_calls():
         ((1, 2, 4, 2), (3, 3, 2, 2), dict(padding=2, padding_mode=["zeros", "circular"]), None,
          None),
         ((1, 4, 4, 2), (3, 3, 2, 2), dict(padding_mode="mirror"), ValueError,
-         r"`padding_mode` must be one of 'zeros', 'constant', 'reflect', 'replicate', "
-         r"'circular', 'symmetric' \(or aliases 'edge', 'wrap'\); got 'mirror'"),
+         r"`padding_mode` must be one of 'zeros', 'constant', 'reflect', .* \(or aliases "
+         r"'edge', 'wrap'\); got 'mirror'"),
         ((1, 4, 4, 2), (3, 3, 2, 2), dict(padding_mode=["zeros"]), ValueError,
          r"`padding_mode` must be one mode or a sequence of 2 modes"),
         ((1, 4, 4, 2), (3, 3, 2, 2), dict(bias=np.zeros(3)), ValueError,

@@ -590,8 +590,8 @@ def test_equinox_from_torch_errors(module, error, match):
         (dict(padding=(1, 2, 3)), ValueError,
          r"`padding` must be a string, an int, 2 ints or 2 \(lo, hi\) pairs"),
         (dict(padding_mode="mirror"), ValueError,
-         r"`padding_mode` must be one of 'zeros', 'constant', 'reflect', 'replicate', "
-         r"'circular', 'symmetric' \(or aliases 'edge', 'wrap'\); got 'mirror'"),
+         r"`padding_mode` must be one of 'zeros', 'constant', 'reflect', .* \(or aliases "
+         r"'edge', 'wrap'\); got 'mirror'"),
         (dict(padding_mode=["reflect"] * 3), ValueError,
          r"`padding_mode` must be one mode or a sequence of 2 modes"),
         (dict(padding_mode=None), TypeError, r"`padding_mode` must be a string or a sequence"),

@@ -131,8 +131,8 @@ def test_nnx_jit_does_not_retrace_and_trains():
          r"in_features=3"),
         (dict(feature_group_count=0), ValueError, r"`feature_group_count` must be >= 1; got 0"),
         (dict(padding_mode="mirror"), ValueError,
-         r"`padding_mode` must be one of 'zeros', 'constant', 'reflect', 'replicate', "
-         r"'circular', 'symmetric' \(or aliases 'edge', 'wrap'\); got 'mirror'"),
+         r"`padding_mode` must be one of 'zeros', 'constant', 'reflect', .* \(or aliases "
+         r"'edge', 'wrap'\); got 'mirror'"),
         (dict(padding_mode=["reflect"] * 3), ValueError,
          r"`padding_mode` must be one mode or a sequence of 2 modes"),
         (dict(padding=(1, 2, 3)), ValueError,

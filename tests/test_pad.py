@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from functools import partial
 
 import jax
@@ -311,8 +312,8 @@ def test_no_retracing_on_repeated_calls():
     "args, kwargs, error, match",
     [
         (((4,), 1, "mirror"), {}, ValueError,
-         r"`mode` must be one of 'zeros', 'constant', 'reflect', 'replicate', 'circular', "
-         r"'symmetric' \(or aliases 'edge', 'wrap'\); got 'mirror'"),
+         re.escape(f"`mode` must be one of {', '.join(map(repr, jaxpad.MODES))} (or aliases "
+                   f"'edge', 'wrap'); got 'mirror'")),
         (((4,), 1, 3), {}, TypeError, r"`mode` must be a string"),
         (((4, 4), 1, ["reflect"]), {}, ValueError,
          r"`mode` must be one mode or a sequence of 2 modes .* got 1"),
