@@ -159,14 +159,15 @@ def test_conv_on_explicit_spatial_sharding_moves_the_bytes_of_zero_padding(mode,
 
 
 @pytest.mark.xfail(strict=True, reason="Auto meshes: the input's sharding is unknown when "
-                   "jaxpad.conv is traced, and XLA's partitioner moves 2.7-16x the bytes of "
-                   "zero padding for the frame decomposition (use explicit meshes or "
-                   "jaxpad.sharded.conv)")
-def test_conv_on_auto_spatial_sharding_moves_the_bytes_of_zero_padding():
+                   "jaxpad.conv is traced, and XLA's partitioner moves several times the "
+                   "bytes of zero padding for padding first and for the frame (use explicit "
+                   "meshes or jaxpad.sharded.conv)")
+@pytest.mark.parametrize("impl", ["pad", "frame"])
+def test_conv_on_auto_spatial_sharding_moves_the_bytes_of_zero_padding(impl):
     m = mesh((8,), ("x",))
 
     def conv(x, k):
-        return jaxpad.conv(x, k, padding_mode="reflect")
+        return jaxpad.conv(x, k, padding_mode="reflect", impl=impl)
 
     _assert_bytes_of_zero_padding(m, ("x", None), (3, 3), 1, (16, 16), conv)
 
