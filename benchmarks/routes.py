@@ -37,13 +37,11 @@ from functools import partial
 import jax
 import numpy as np
 
-from jaxpad._conv import dimension_numbers
-from jaxpad._padding import conv_transpose_output_shape
 from jaxpad._strategies import overlap_add, patch_products, phases, routes, zero_taps
 from jaxpad._strategies.strided_derivatives import unequal_phases_p
 from jaxpad.bench.timing import interleaved
 
-from . import parser
+from . import channels_last, parser, transpose_output
 
 
 def _array(shape: tuple[int, ...], seed: int) -> jax.Array:
@@ -54,11 +52,10 @@ def _phases_setup(x: tuple[int, ...], k: tuple[int, ...], stride: int, padding: 
                   output_padding: int):
     """Arrays and `phases.phase_convs`' arguments for `x` `(N, *spatial, C)`, `k` `(*k, C, O)`."""
     nsp = len(k) - 2
-    dn = dimension_numbers(nsp, True)
+    dn = channels_last(nsp)
     s, d = (stride,) * nsp, (1,) * nsp
     lo = (padding,) * nsp
-    out = conv_transpose_output_shape(x[1:-1], k[:nsp], stride, padding,
-                                      output_padding=output_padding)
+    out = transpose_output(x, k, stride, padding, output_padding)
     xa, ka = _array(x, 0), _array(k, 1)
 
     def phases_of(lo):
@@ -101,7 +98,7 @@ def _zero_taps_row(name: str, x: tuple[int, ...], k: tuple[int, ...], stride: in
 
 def _one_by_one_row(name: str, x: tuple[int, ...], out_channels: int):
     nsp = len(x) - 2
-    dn = dimension_numbers(nsp, True)
+    dn = channels_last(nsp)
     d = (1,) * nsp
     xa, ka = _array(x, 0), _array((1,) * nsp + (x[-1], out_channels), 1)
     dot = jax.jit(lambda x, w: patch_products.patch_product(x, w, d, dn, None, None))
@@ -113,7 +110,7 @@ def _one_by_one_row(name: str, x: tuple[int, ...], out_channels: int):
 
 def _kernel_grad_row(name: str, x: tuple[int, ...], k: tuple[int, ...]):
     nsp = len(k) - 2
-    dn = dimension_numbers(nsp, True)
+    dn = channels_last(nsp)
     d = (1,) * nsp
     xa, ka = _array(x, 0), _array(k, 1)
     out = jax.eval_shape(lambda: phases.valid_conv(xa, ka, d, dn, None, None))
@@ -133,10 +130,9 @@ def _derivatives_row(name: str, x: tuple[int, ...], k: tuple[int, ...], stride: 
     """`k` is `(*k, O, C)`, the strided convolution's kernel from O to C channels."""
     nsp = len(k) - 2
     static = dict(stride=(stride,) * nsp, dilation=(1,) * nsp, groups=1,
-                  dn=dimension_numbers(nsp, True), precision=None, preferred_element_type=None)
+                  dn=channels_last(nsp), precision=None, preferred_element_type=None)
     lo = (padding,) * nsp
-    out = conv_transpose_output_shape(x[1:-1], k[:nsp], stride, padding,
-                                      output_padding=output_padding)
+    out = transpose_output(x, k, stride, padding, output_padding)
     xa, ka = _array(x, 0), _array(k, 1)
     route = routes.choose_route(xa, ka, lo, out, static["stride"], static["dilation"], 1,
                                 static["dn"])

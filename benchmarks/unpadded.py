@@ -3,7 +3,7 @@
 For every case of the benchmark set, times (interleaved, medians) the zero-padded
 'same' convolution, a 'valid' convolution of the same output on an input padded
 beforehand (padding attribute all zeros), and that convolution with one more
-row dropped by padding `(-1, 0)` (what `jaxpad._lowering.conv_lax` does), all
+row dropped by padding `(-1, 0)` (what `jaxpad._strategies.pad_first.conv_lax` does), all
 on inputs prepared outside the timed call, and `jaxpad.conv(padding='valid')`
 on the padded input (which copies the extra row itself). Prints a Markdown
 table of ratios to the 'same' convolution.
@@ -19,16 +19,15 @@ import numpy as np
 from jax import lax
 
 import jaxpad
-from jaxpad._conv import dimension_numbers
 from jaxpad.bench.layers import cases
 from jaxpad.bench.timing import interleaved
 
-from . import parser
+from . import channels_last, parser
 
 
 def _ratios(c, rng: np.random.Generator, repeats: int) -> dict[str, float]:
     """Median seconds of the four convolutions of case `c`."""
-    nsp, dn = c.rank, dimension_numbers(c.rank, True)
+    nsp, dn = c.rank, channels_last(c.rank)
     stride = (c.stride,) * nsp
     pads = jaxpad.resolve_padding("same", c.x[1:-1], c.k[:nsp], stride)
     x = jnp.asarray(rng.standard_normal(c.x), jnp.float32)
