@@ -84,7 +84,7 @@ def transpose_configs(draw):
 @settings(max_examples=examples(120), deadline=None)
 @given(transpose_configs())
 def test_every_transpose_strategy_equals_the_phases(c):
-    g, rank = c["groups"], c["rank"]
+    g = c["groups"]
     rng = np.random.default_rng(0)
     if c["channels_last"]:
         x = rng.standard_normal((2, *c["shape"], 2 * g))
@@ -95,7 +95,6 @@ def test_every_transpose_strategy_equals_the_phases(c):
     x, w = jnp.asarray(x, jnp.float32), jnp.asarray(w, jnp.float32)
     kw = dict(stride=c["s"], padding=c["padding"], dilation=c["d"], groups=g,
               padding_mode=c["mode"], channels_last=c["channels_last"], precision=HIGHEST)
-    del rank
 
     def run(impl):
         y, vjp = jax.vjp(partial(jaxpad.conv_transpose, impl=impl, **kw), x, w)
