@@ -205,7 +205,8 @@ def conv(
     pairs; other modes pad the input with `jaxpad.pad` first. On an input split
     along spatial axes over explicit mesh axes (`jax.sharding.AxisType.Explicit`),
     non-zero modes run `jaxpad.sharded.conv`'s halo exchange, which moves the bytes
-    of zero padding forward and backward. Results equal
+    of zero padding forward and backward; under `jax.set_mesh` with automatic axes,
+    the same exchange is built when XLA has fixed the sharding. Results equal
     PyTorch's `nn.ConvNd(padding=..., padding_mode=...)` wherever PyTorch accepts
     the configuration, and Keras/TF 'same'/'causal' convolutions.
 
@@ -303,6 +304,18 @@ def conv(
     if plan is not None:
         y = sharded_conv(x.astype(dtype), kernel.astype(dtype), bias, jnp.asarray(padding_value),
                          plan=plan)
+        return y if batched else y[0]
+    # Under an automatic mesh, the halo exchange chosen when XLA has fixed the sharding.
+    from . import _auto_mesh
+
+    axes = _auto_mesh.mesh_axes(modes, pads, preferred_element_type)
+    if axes is not None:
+        config = _auto_mesh.Config(
+            shape=spatial_shape, ksize=kernel_size, stride=stride_t, pads=pads, modes=modes,
+            dilation=dilation_t, groups=groups, channels_last=channels_last,
+            precision=precision, impl=chosen, oversize=oversize, axes=axes)
+        y = add_bias(_auto_mesh.conv(x.astype(dtype), kernel.astype(dtype), config=config),
+                     bias, dn)
         return y if batched else y[0]
     y = conv_validated(
         x.astype(dtype),

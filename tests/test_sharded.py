@@ -10,11 +10,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_close, examples, grid_each
+from helpers import assert_close, examples, grid, grid_each
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
+from reference import tf_same
 
 import jaxpad
 import jaxpad.sharded
@@ -158,31 +159,75 @@ def test_conv_on_explicit_spatial_sharding_moves_the_bytes_of_zero_padding(mode,
     _assert_bytes_of_zero_padding(m, spatial_axes, kernel, stride, channels, conv)
 
 
-@pytest.mark.xfail(strict=True, reason="Auto meshes: the input's sharding is unknown when "
-                   "jaxpad.conv is traced, and XLA's partitioner moves several times the "
-                   "bytes of zero padding for padding first and for the frame (use explicit "
-                   "meshes or jaxpad.sharded.conv)")
-@pytest.mark.parametrize("impl", ["pad", "frame"])
-def test_conv_on_auto_spatial_sharding_moves_the_bytes_of_zero_padding(impl):
-    m = mesh((8,), ("x",))
+@grid_each(mode=["reflect", "circular"], case=EXPLICIT_CASES, impl=["pad", "frame"])
+def test_conv_on_auto_spatial_sharding_moves_the_bytes_of_zero_padding(mode, case, impl):
+    """On automatic meshes (`jax.set_mesh`), the halo exchange is chosen when XLA has
+    fixed the sharding (`jaxpad._auto_mesh`), forward and in the training step."""
+    mesh_shape, spatial_axes, kernel, stride, channels = case
+    m = mesh(mesh_shape, ("x", "y")[: len(mesh_shape)])
 
     def conv(x, k):
-        return jaxpad.conv(x, k, padding_mode="reflect", impl=impl)
+        return jaxpad.conv(x, k, stride=stride, padding_mode=mode, impl=impl)
 
-    _assert_bytes_of_zero_padding(m, ("x", None), (3, 3), 1, (16, 16), conv)
+    _assert_bytes_of_zero_padding(m, spatial_axes, kernel, stride, channels, conv)
 
 
-@pytest.mark.parametrize("api", ["linen", "nnx"])
-def test_flax_conv_on_explicit_spatial_sharding_moves_the_bytes_of_zero_padding(api):
+_NP_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap",
+             "symmetric": "symmetric"}
+
+
+@grid_each(mode=list(_NP_MODES), stride=[1, 2], layout=["spatial", "both"])
+def test_auto_mesh_route_under_every_transformation(mode, stride, layout):
+    """On an automatic mesh the partitioned primitives take jit, jvp, linear_transpose,
+    vmap and forward-over-reverse, with `jnp.pad` + a 'VALID' lax conv's numbers."""
+    shape, names, spec = SHARDINGS[layout]
+    m = mesh(shape, names)
+    x, w = normal((4, 16, 16, 3), 0), normal((3, 3, 3, 4), 1)
+    tx, tw = normal(x.shape, 2), normal(w.shape, 3)
+    pads = [(0, 0), *[tf_same(16, 3, stride, 1)] * 2, (0, 0)]
+
+    def ref(x, w):
+        return jax.lax.conv_general_dilated(
+            jnp.pad(x, pads, mode=_NP_MODES[mode]), w, (stride, stride), "VALID",
+            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    def f(x, w):
+        return jaxpad.conv(x, w, stride=stride, padding_mode=mode)
+
+    xs = jax.device_put(x, NamedSharding(m, spec))
+    ct = normal(ref(x, w).shape, 4)
+    with jax.set_mesh(m):
+        assert "jaxpad_auto_mesh_conv" in str(jax.make_jaxpr(f)(xs, w))
+        y, ty = jax.jit(lambda x, w: jax.jvp(f, (x, w), (tx, tw)))(xs, w)
+        (gx,) = jax.jit(lambda c: jax.linear_transpose(lambda x: f(x, w), xs)(c))(ct)
+        batched = jax.jit(jax.vmap(f, in_axes=(0, None)))(jnp.stack([xs, 2 * xs]), w)
+
+        def loss(x, w):
+            return inner(f(x, w), ct)
+
+        hvp = jax.jit(lambda x, w: jax.jvp(jax.grad(loss, (0, 1)), (x, w), (tx, tw))[1])(xs, w)
+    ry, rty = jax.jvp(ref, (x, w), (tx, tw))
+    assert_close(y, ry)
+    assert_close(ty, rty)
+    assert_close(inner(gx, x), inner(ct, ry))  # <A^T c, x> == <c, A x>
+    assert_close(batched, jnp.stack([ry, 2 * ry]))
+    for a, b in zip(hvp, jax.jvp(jax.grad(lambda x, w: inner(ref(x, w), ct), (0, 1)), (x, w),
+                                 (tx, tw))[1]):
+        assert_close(a, b)
+
+
+@grid(api=["linen", "nnx"], axis_type=AXIS_TYPES)
+def test_flax_conv_on_spatial_sharding_moves_the_bytes_of_zero_padding(api, axis_type):
     """The layers call `jaxpad.conv`: a reflect-padded Conv meets zero padding's bytes,
-    forward and in the training step (gradients of the input and the parameters)."""
+    forward and in the training step (gradients of the input and the parameters), on
+    explicit and automatic meshes."""
     pytest.importorskip("flax")
     from flax import nnx
 
     import jaxpad.linen
     import jaxpad.nnx
 
-    m = mesh((4, 2), ("x", "y"), AxisType.Explicit)
+    m = mesh((4, 2), ("x", "y"), axis_type)
     spec = P(None, "x", "y")
     x = jax.device_put(jnp.ones((4, 64, 32, 16)), NamedSharding(m, spec))
     target = jax.device_put(jnp.ones((4, 64, 32, 16)), NamedSharding(m, spec))
