@@ -135,6 +135,9 @@ def _reference_tw(c: Config, x: jax.Array, dy: jax.Array) -> jax.Array:
     return jax.linear_transpose(lambda w: _reference(c, x, w), w)(dy)[0]
 
 
+_REFERENCES = {"conv": _reference, "tx": _reference_tx, "tw": _reference_tw}
+
+
 # The partitioned computations: one device's block, by jaxpad.sharded's halo exchange.
 
 
@@ -185,17 +188,6 @@ def _block_tw(plan: Any, x: jax.Array, dy: jax.Array, w_shape: Any) -> jax.Array
     return jax.lax.psum(dw, plan.mesh_axes) if plan.mesh_axes else dw
 
 
-def _local_shape(shape: Sequence[int], spec: PartitionSpec, mesh: Any) -> tuple[int, ...]:
-    entries = tuple(spec) + (None,) * (len(shape) - len(spec))
-    out = []
-    for size, entry in zip(shape, entries):
-        names = () if entry is None else (entry if isinstance(entry, tuple) else (entry,))
-        for n in names:
-            size //= mesh.shape[n]
-        out.append(size)
-    return tuple(out)
-
-
 def _rule(c: Config, kind: str) -> tuple[str, tuple[str, ...], dict[str, int]]:
     """The Shardy rule: the batch and the spatial axes shared by x and y (an axis of
     `stride * out` elements as the compound factor `(out stride)`), the rest replicated;
@@ -203,7 +195,7 @@ def _rule(c: Config, kind: str) -> tuple[str, tuple[str, ...], dict[str, int]]:
     dn = c.dn
     letters = iter(string.ascii_lowercase)
     nd = len(c.shape) + 2
-    x, w, y = [""] * nd, [""] * nd, [""] * nd
+    x, y = [""] * nd, [""] * nd
     x[dn.lhs_spec[0]] = y[dn.out_spec[0]] = next(letters)
     sizes = {}
     for i, (size, out, s) in enumerate(zip(c.shape, c.out_shape, c.stride)):
@@ -237,7 +229,7 @@ def _channel_free(spec: PartitionSpec, ndim: int, channel: int) -> PartitionSpec
 @functools.cache
 def _partitioned(c: Config, kind: str) -> Callable[..., jax.Array]:
     """`kind`'s computation ('conv', 'tx' or 'tw') under `custom_partitioning`."""
-    reference = {"conv": _reference, "tx": _reference_tx, "tw": _reference_tw}[kind]
+    reference = _REFERENCES[kind]
     dn = c.dn
 
     @custom_partitioning
@@ -256,8 +248,10 @@ def _partitioned(c: Config, kind: str) -> Callable[..., jax.Array]:
             spec = PartitionSpec()
         act_spec = _channel_free(spec, act.ndim,
                                  dn.out_spec[1] if kind == "tx" else dn.lhs_spec[1])
-        plan = _plan(c, mesh, _x_spec(c, kind, act_spec))
-        x_sh, y_sh = NamedSharding(mesh, plan.spec), NamedSharding(mesh, _y_spec(c, plan.spec))
+        x_axes, y_axes = _batch_spatial(dn.lhs_spec), _batch_spatial(dn.out_spec)
+        plan = _plan(c, mesh, _moved(act_spec, y_axes, x_axes) if kind == "tx" else act_spec)
+        x_sh = NamedSharding(mesh, plan.spec)
+        y_sh = NamedSharding(mesh, _moved(plan.spec, x_axes, y_axes))
         w_sh = NamedSharding(mesh, PartitionSpec())
         if kind == "conv":
             def lower(x, w):
@@ -265,7 +259,7 @@ def _partitioned(c: Config, kind: str) -> Callable[..., jax.Array]:
                     return _block(plan, x, w)
             return mesh, lower, y_sh, (x_sh, w_sh)
         if kind == "tx":
-            x_block = jax.ShapeDtypeStruct(_local_shape(result_shape.shape, plan.spec, mesh),
+            x_block = jax.ShapeDtypeStruct(x_sh.shard_shape(result_shape.shape),
                                            result_shape.dtype)
 
             def lower(dy, w):
@@ -285,27 +279,18 @@ def _partitioned(c: Config, kind: str) -> Callable[..., jax.Array]:
     return fn
 
 
-def _x_spec(c: Config, kind: str, act_spec: PartitionSpec) -> PartitionSpec:
-    """x's spec from the activation's: dy shares the batch and spatial entries."""
-    if kind != "tx":
-        return act_spec
-    dn = c.dn
-    entries = tuple(act_spec) + (None,) * (len(c.shape) + 2 - len(act_spec))
-    out = [None] * len(entries)
-    out[dn.lhs_spec[0]] = entries[dn.out_spec[0]]
-    for i in range(len(c.shape)):
-        out[dn.lhs_spec[2 + i]] = entries[dn.out_spec[2 + i]]
+def _moved(spec: PartitionSpec, source: Sequence[int], target: Sequence[int]) -> PartitionSpec:
+    """`spec`'s entries at the batch and spatial axes `source` placed at `target`, the rest
+    (the channels) unsplit: between x's layout and the output's."""
+    entries = tuple(spec) + (None,) * (len(source) + 1 - len(spec))
+    out = [None] * (len(source) + 1)
+    for i, j in zip(source, target):
+        out[j] = entries[i]
     return PartitionSpec(*out)
 
 
-def _y_spec(c: Config, x_spec: PartitionSpec) -> PartitionSpec:
-    dn = c.dn
-    entries = tuple(x_spec) + (None,) * (len(c.shape) + 2 - len(x_spec))
-    out = [None] * len(entries)
-    out[dn.out_spec[0]] = entries[dn.lhs_spec[0]]
-    for i in range(len(c.shape)):
-        out[dn.out_spec[2 + i]] = entries[dn.lhs_spec[2 + i]]
-    return PartitionSpec(*out)
+def _batch_spatial(spec: Sequence[int]) -> tuple[int, ...]:
+    return (spec[0], *spec[2:])
 
 
 # The primitives: bilinear, with lax.conv_general_dilated's structure of transposes.
@@ -314,7 +299,6 @@ conv_p = Primitive("jaxpad_auto_mesh_conv")
 conv_tx_p = Primitive("jaxpad_auto_mesh_conv_tx")
 conv_tw_p = Primitive("jaxpad_auto_mesh_conv_tw")
 _KINDS = {conv_p: "conv", conv_tx_p: "tx", conv_tw_p: "tw"}
-_REFERENCES = {"conv": _reference, "tx": _reference_tx, "tw": _reference_tw}
 
 
 def conv(x: jax.Array, w: jax.Array, *, config: Config) -> jax.Array:
